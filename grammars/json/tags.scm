@@ -1,0 +1,1 @@
+; JSON defines nothing: this file is intentionally empty (see grammars/README.md).

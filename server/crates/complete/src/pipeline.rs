@@ -1,0 +1,226 @@
+//! One completion, start to end: gate → windows → prompt (with token healing) → generate →
+//! post-process. Plain data in, plain data out.
+
+use std::time::{Duration, Instant};
+
+use moat_model::{Backend, CancelToken, GenerateRequest, ModelError};
+use moat_syntax::{Language, SyntaxTree};
+
+use crate::postprocess::{PostContext, postprocess};
+use crate::window::choose_windows;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionSettings {
+    pub max_new_tokens: usize,
+    pub prefix_tokens: usize,
+    pub suffix_tokens: usize,
+    /// Allow multi-line suggestions (on a fresh line).
+    pub multiline: bool,
+    /// Most lines in a multi-line suggestion.
+    pub max_lines: usize,
+    pub skip_in_comments: bool,
+    pub skip_in_strings: bool,
+}
+
+impl Default for CompletionSettings {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 64,
+            prefix_tokens: 1024,
+            suffix_tokens: 256,
+            multiline: true,
+            max_lines: 8,
+            skip_in_comments: false,
+            skip_in_strings: false,
+        }
+    }
+}
+
+/// A piece of context from elsewhere in the workspace, placed before the FIM prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snippet {
+    pub path: String,
+    pub text: String,
+}
+
+pub struct CompletionInput<'a> {
+    pub text: &'a str,
+    /// Byte offset of the cursor in `text`.
+    pub cursor: usize,
+    pub language: Option<Language>,
+    /// The syntax tree of `text`, if the language is known and the file not too large.
+    pub tree: Option<&'a SyntaxTree>,
+    /// Workspace context, least useful first.
+    pub snippets: &'a [Snippet],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    SingleLine,
+    MultiLine,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CompletionResult {
+    /// The text to insert at the cursor; empty when there is nothing worth showing.
+    pub text: String,
+    pub mode: Option<Mode>,
+    /// Why the model was not asked, when it was not.
+    pub skipped: Option<&'static str>,
+    pub prompt_tokens: usize,
+    pub reused_tokens: usize,
+    pub generated_tokens: usize,
+    pub elapsed: Duration,
+}
+
+/// Decides the mode from the text around the cursor: a fresh (blank) line may get a block, the
+/// middle of a line gets the rest of that line.
+fn mode_at(text: &str, cursor: usize, settings: &CompletionSettings) -> Mode {
+    let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[cursor..].find('\n').map_or(text.len(), |i| cursor + i);
+    let before = &text[line_start..cursor];
+    let after = text[cursor..line_end].trim();
+    let only_closers = after
+        .chars()
+        .all(|c| matches!(c, ')' | ']' | '}' | ';' | ','));
+    if settings.multiline && before.trim().is_empty() && only_closers {
+        Mode::MultiLine
+    } else {
+        Mode::SingleLine
+    }
+}
+
+/// Runs the pipeline. Blocking (the model runs here): call it from a blocking thread.
+pub fn complete(
+    input: &CompletionInput<'_>,
+    settings: &CompletionSettings,
+    backend: &dyn Backend,
+    cancel: &CancelToken,
+) -> Result<CompletionResult, ModelError> {
+    let start = Instant::now();
+    let text = input.text;
+    let cursor = text.floor_char_boundary(input.cursor.min(text.len()));
+    if let Some(tree) = input.tree {
+        let info = tree.cursor_info(text, cursor);
+        if settings.skip_in_comments && info.in_comment {
+            return Ok(CompletionResult {
+                skipped: Some("inside a comment"),
+                ..Default::default()
+            });
+        }
+        if settings.skip_in_strings && info.in_string {
+            return Ok(CompletionResult {
+                skipped: Some("inside a string"),
+                ..Default::default()
+            });
+        }
+    }
+    let mode = mode_at(text, cursor, settings);
+    let tokenizer = backend.tokenizer();
+    let context_limit = backend
+        .context_length()
+        .saturating_sub(settings.max_new_tokens + 8);
+    let prefix_budget = settings.prefix_tokens.min(context_limit * 3 / 4).max(1);
+    let suffix_budget = settings.suffix_tokens.min(context_limit / 4);
+    let windows = choose_windows(
+        text,
+        cursor,
+        input.tree,
+        tokenizer,
+        prefix_budget,
+        suffix_budget,
+    );
+
+    // Repository context first (and only what still fits).
+    let mut context_ids = Vec::new();
+    let room = context_limit.saturating_sub(windows.prefix_ids.len() + windows.suffix_ids.len());
+    for snippet in input.snippets.iter().rev() {
+        let ids = tokenizer.encode(&format!("{}\n{}\n", snippet.path, snippet.text));
+        if context_ids.len() + ids.len() > room {
+            break;
+        }
+        context_ids.splice(0..0, ids);
+    }
+
+    // Token healing: back up over the last prefix token; the first generated token must extend it.
+    let mut prefix_ids = windows.prefix_ids.clone();
+    let heal: Vec<u8> = match prefix_ids.last() {
+        Some(&last) if !tokenizer.is_special(last) && tokenizer.prefix_last() => {
+            prefix_ids.pop();
+            tokenizer.token_bytes(last).to_vec()
+        }
+        _ => Vec::new(),
+    };
+    let prompt = tokenizer.fim_prompt(&context_ids, &prefix_ids, &windows.suffix_ids);
+
+    let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
+    let indent: String = text[line_start..cursor]
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .collect();
+    let heal_len = heal.len();
+    let max_lines = settings.max_lines;
+    let stop = move |bytes: &[u8]| -> Option<usize> {
+        let body = bytes.get(heal_len..)?;
+        match mode {
+            Mode::SingleLine => body.iter().position(|&b| b == b'\n').map(|i| heal_len + i),
+            Mode::MultiLine => multiline_stop(body, indent.len(), max_lines).map(|i| heal_len + i),
+        }
+    };
+    let request = GenerateRequest {
+        prompt,
+        max_new_tokens: settings.max_new_tokens,
+        first_token_prefix: heal.clone(),
+        stop: Some(&stop),
+    };
+    let generation = backend.generate(&request, cancel)?;
+    let raw = generation.bytes.get(heal.len()..).unwrap_or_default();
+    let raw = String::from_utf8_lossy(trim_incomplete_utf8(raw)).into_owned();
+    let post = PostContext {
+        prefix: &text[windows.prefix.clone()],
+        suffix: &text[cursor..],
+        mode,
+        line_comment: input.language.and_then(|l| l.line_comment()),
+    };
+    let suggestion = postprocess(&raw, &post);
+    Ok(CompletionResult {
+        text: suggestion,
+        mode: Some(mode),
+        skipped: None,
+        prompt_tokens: request.prompt.len(),
+        reused_tokens: generation.reused_tokens,
+        generated_tokens: generation.tokens.len(),
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Where a multi-line suggestion should end: before the first line that dedents below the
+/// cursor's indentation (the block ended), or after `max_lines` lines.
+pub(crate) fn multiline_stop(body: &[u8], base_indent: usize, max_lines: usize) -> Option<usize> {
+    let mut offset = 0;
+    for (n, line) in body.split(|&b| b == b'\n').enumerate() {
+        let start = offset;
+        offset += line.len() + 1;
+        if n == 0 {
+            continue;
+        }
+        if n >= max_lines {
+            return Some(start - 1);
+        }
+        let indent = line.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let has_code = indent < line.len();
+        if has_code && indent < base_indent {
+            return Some(start - 1);
+        }
+    }
+    None
+}
+
+/// Drops a trailing partial UTF-8 sequence (a token boundary can split a character).
+fn trim_incomplete_utf8(bytes: &[u8]) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => bytes,
+        Err(e) if e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        Err(_) => bytes,
+    }
+}

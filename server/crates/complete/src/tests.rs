@@ -1,0 +1,277 @@
+//! Pipeline tests: `$0` marks the cursor; the fake backend plays the model through the real
+//! tokenizer of the tiny test model.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use moat_model::{Backend, CancelToken, FakeBackend, Manifest, ModelTokenizer};
+use moat_syntax::{Language, SyntaxTree};
+
+use crate::{CompletionInput, CompletionSettings, Mode, ShownSuggestion, choose_windows, complete};
+
+fn assets() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../model-assets/tiny-llama")
+}
+
+fn tokenizer() -> ModelTokenizer {
+    let manifest = Manifest::load(&assets()).unwrap();
+    ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap()
+}
+
+fn fake(script: impl Fn(&str) -> String + Send + Sync + 'static) -> FakeBackend {
+    FakeBackend::new(tokenizer(), 2048, script)
+}
+
+/// Runs the pipeline on a `$0` fixture; returns the suggestion and the prompt the model saw.
+fn check_with(
+    fixture: &str,
+    lang: Language,
+    settings: &CompletionSettings,
+    output: &str,
+) -> (String, String) {
+    let cursor = fixture.find("$0").expect("fixture needs $0");
+    let text = fixture.replace("$0", "");
+    let tree = SyntaxTree::parse(lang, &text);
+    let seen = Arc::new(Mutex::new(String::new()));
+    let seen2 = seen.clone();
+    let output = output.to_string();
+    let backend = fake(move |prompt| {
+        *seen2.lock().unwrap() = prompt.to_string();
+        output.clone()
+    });
+    let input = CompletionInput {
+        text: &text,
+        cursor,
+        language: Some(lang),
+        tree: tree.as_ref(),
+        snippets: &[],
+    };
+    let result = complete(&input, settings, &backend, &CancelToken::new()).unwrap();
+    let prompt = seen.lock().unwrap().clone();
+    (result.text, prompt)
+}
+
+fn check(fixture: &str, lang: Language, output: &str) -> String {
+    check_with(fixture, lang, &CompletionSettings::default(), output).0
+}
+
+#[test]
+fn single_line_stops_at_the_line_end() {
+    let got = check(
+        "def add(a, b):\n    return a$0\n",
+        Language::Python,
+        " + b\n\nprint(1)",
+    );
+    assert_eq!(got, " + b");
+}
+
+#[test]
+fn prompt_is_suffix_prefix_middle_with_the_prefix_last() {
+    let (_, prompt) = check_with(
+        "x = 1\ny = x$0\nz = 3\n",
+        Language::Python,
+        &CompletionSettings::default(),
+        " + 1",
+    );
+    // Token healing backs up over the last prefix token, so the prompt ends just before it.
+    assert!(
+        prompt.starts_with("<|fim_prefix|><|fim_suffix|>\nz = 3\n<|fim_middle|>x = 1\ny ="),
+        "{prompt:?}"
+    );
+}
+
+#[test]
+fn multi_line_on_a_fresh_line_stops_when_the_block_ends() {
+    let got = check(
+        "def f(n):\n    $0\n",
+        Language::Python,
+        "total = 0\n    for i in range(n):\n        total += i\n    return total\ndef g():\n    pass",
+    );
+    assert_eq!(
+        got,
+        "total = 0\n    for i in range(n):\n        total += i\n    return total"
+    );
+}
+
+#[test]
+fn multi_line_drops_a_closing_brace_the_file_already_has() {
+    let got = check(
+        "fn f() -> i32 {\n    $0\n}\n",
+        Language::Rust,
+        "let x = 1;\n    x\n}\n",
+    );
+    assert_eq!(got, "let x = 1;\n    x");
+}
+
+#[test]
+fn echo_of_the_rest_of_the_line_is_dropped() {
+    assert_eq!(check("print($0)\n", Language::Python, "value)"), "value");
+    assert_eq!(
+        check("items = [$0]\n", Language::Python, "1, 2, 3]"),
+        "1, 2, 3"
+    );
+}
+
+#[test]
+fn unmatched_closers_are_cut() {
+    assert_eq!(check("x = $0\n", Language::Python, "foo(1))]"), "foo(1)");
+}
+
+#[test]
+fn whitespace_only_is_empty() {
+    assert_eq!(check("x = $0\n", Language::Python, "   \n"), "");
+}
+
+#[test]
+fn comments_are_skipped_when_configured() {
+    let settings = CompletionSettings {
+        skip_in_comments: true,
+        ..Default::default()
+    };
+    let (got, prompt) = check_with(
+        "# a comment $0\nx = 1\n",
+        Language::Python,
+        &settings,
+        "more words",
+    );
+    assert_eq!(got, "");
+    assert_eq!(prompt, "", "the model must not be asked");
+    assert_eq!(
+        check("# a comment $0\nx = 1\n", Language::Python, "more words"),
+        "more words"
+    );
+}
+
+#[test]
+fn max_lines_caps_multi_line() {
+    let settings = CompletionSettings {
+        max_lines: 2,
+        ..Default::default()
+    };
+    let (got, _) = check_with(
+        "def f():\n    $0\n",
+        Language::Python,
+        &settings,
+        "a = 1\n    b = 2\n    c = 3\n",
+    );
+    assert_eq!(got, "a = 1\n    b = 2");
+}
+
+#[test]
+fn single_line_when_text_follows_the_cursor() {
+    let text = "foo(bar)\n";
+    let settings = CompletionSettings::default();
+    let input = CompletionInput {
+        text,
+        cursor: 4,
+        language: None,
+        tree: None,
+        snippets: &[],
+    };
+    let backend = fake(|_| "baz, \nnext".into());
+    let r = complete(&input, &settings, &backend, &CancelToken::new()).unwrap();
+    assert_eq!(r.mode, Some(Mode::SingleLine));
+    assert_eq!(r.text, "baz,");
+}
+
+#[test]
+fn cancelled_requests_return_cancelled() {
+    let backend = fake(|_| "something long enough to take several tokens".into());
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    let input = CompletionInput {
+        text: "x = ",
+        cursor: 4,
+        language: None,
+        tree: None,
+        snippets: &[],
+    };
+    let err = complete(&input, &CompletionSettings::default(), &backend, &cancel).unwrap_err();
+    assert!(matches!(err, moat_model::ModelError::Cancelled));
+}
+
+#[test]
+fn windows_stay_put_while_typing() {
+    let tok = tokenizer();
+    let mut text = String::new();
+    for i in 0..400 {
+        text.push_str(&format!(
+            "def function_{i}(a, b):\n    return a * {i} + b\n\n"
+        ));
+    }
+    let base = text.len();
+    text.push_str("result = \n\nprint(result)\n");
+    let tree = SyntaxTree::parse(Language::Python, &text);
+    let first = choose_windows(&text, base + 9, tree.as_ref(), &tok, 512, 128);
+    assert!(first.prefix_ids.len() <= 512 && first.suffix_ids.len() <= 128);
+    assert!(
+        text[..first.prefix.start].ends_with('\n'),
+        "prefix starts at a line start"
+    );
+    // Type a few characters: the window's start and the suffix stay the same.
+    let mut typed = text.clone();
+    typed.insert_str(base + 9, "function_1");
+    let tree = SyntaxTree::parse(Language::Python, &typed);
+    let second = choose_windows(&typed, base + 19, tree.as_ref(), &tok, 512, 128);
+    assert_eq!(first.prefix.start, second.prefix.start);
+    assert_eq!(first.suffix_ids, second.suffix_ids);
+    let shared = first
+        .prefix_ids
+        .iter()
+        .zip(&second.prefix_ids)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert!(
+        shared + 4 >= first.prefix_ids.len(),
+        "shared {shared} of {}",
+        first.prefix_ids.len()
+    );
+}
+
+#[test]
+fn snippets_go_before_the_fim_prompt() {
+    let text = "x = $0\n";
+    let cursor = 4;
+    let text = text.replace("$0", "");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let seen2 = seen.clone();
+    let backend = fake(move |p| {
+        *seen2.lock().unwrap() = p.to_string();
+        "1".into()
+    });
+    let snippets = vec![crate::Snippet {
+        path: "lib/util.py".into(),
+        text: "def helper(): pass".into(),
+    }];
+    let input = CompletionInput {
+        text: &text,
+        cursor,
+        language: None,
+        tree: None,
+        snippets: &snippets,
+    };
+    complete(
+        &input,
+        &CompletionSettings::default(),
+        &backend,
+        &CancelToken::new(),
+    )
+    .unwrap();
+    assert!(
+        seen.lock()
+            .unwrap()
+            .starts_with("lib/util.py\ndef helper(): pass\n<|fim_prefix|>")
+    );
+}
+
+#[test]
+fn typing_through_a_suggestion() {
+    let shown = ShownSuggestion::new("value = \n", 8, "compute(1, 2)");
+    assert_eq!(shown.advance("value = comp\n", 12), Some("ute(1, 2)"));
+}
+
+#[test]
+fn fake_backend_is_a_backend() {
+    let b = fake(|_| String::new());
+    assert_eq!(b.describe(), "fake");
+}

@@ -1,0 +1,116 @@
+//! Settings, from `initializationOptions` and `workspace/didChangeConfiguration` (section `moat`).
+//! Every option is documented in README.md; unknown keys are ignored, bad values are reported and
+//! the previous value kept.
+
+use std::path::PathBuf;
+
+use moat_complete::CompletionSettings;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Config {
+    /// Folder (or model.toml) of the model to run. Default: the bundled default model.
+    pub model_path: Option<PathBuf>,
+    /// Path to libonnxruntime (file or folder). Default: ORT_DYLIB_PATH, then moat's install folder.
+    pub onnxruntime_path: Option<PathBuf>,
+    /// Wait this long after the last keystroke before asking the model.
+    pub debounce_ms: u64,
+    pub max_tokens: usize,
+    /// Threads for the model (ONNX Runtime intra-op threads).
+    pub threads: usize,
+    pub prefix_tokens: usize,
+    pub suffix_tokens: usize,
+    pub multiline: bool,
+    pub max_lines: usize,
+    pub skip_in_comments: bool,
+    pub skip_in_strings: bool,
+    /// Master switch.
+    pub enable: bool,
+    /// Language ids (LSP `languageId`) to serve; empty = all.
+    pub enabled_languages: Vec<String>,
+    /// Language ids never to serve.
+    pub disabled_languages: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let c = CompletionSettings::default();
+        Self {
+            model_path: None,
+            onnxruntime_path: None,
+            debounce_ms: 25,
+            max_tokens: c.max_new_tokens,
+            threads: 2,
+            prefix_tokens: c.prefix_tokens,
+            suffix_tokens: c.suffix_tokens,
+            multiline: c.multiline,
+            max_lines: c.max_lines,
+            skip_in_comments: c.skip_in_comments,
+            skip_in_strings: c.skip_in_strings,
+            enable: true,
+            enabled_languages: Vec::new(),
+            disabled_languages: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads settings from a JSON value: either the `moat` section itself or an object holding it.
+    pub fn from_json(value: &serde_json::Value) -> Result<Config, String> {
+        let section = value.get("moat").unwrap_or(value);
+        if section.is_null() {
+            return Ok(Config::default());
+        }
+        serde_json::from_value(section.clone()).map_err(|e| format!("invalid moat settings: {e}"))
+    }
+
+    pub fn completion_settings(&self) -> CompletionSettings {
+        CompletionSettings {
+            max_new_tokens: self.max_tokens.clamp(1, 512),
+            prefix_tokens: self.prefix_tokens.max(16),
+            suffix_tokens: self.suffix_tokens,
+            multiline: self.multiline,
+            max_lines: self.max_lines.max(1),
+            skip_in_comments: self.skip_in_comments,
+            skip_in_strings: self.skip_in_strings,
+        }
+    }
+
+    pub fn serves_language(&self, language_id: &str) -> bool {
+        self.enable
+            && !self.disabled_languages.iter().any(|l| l == language_id)
+            && (self.enabled_languages.is_empty()
+                || self.enabled_languages.iter().any(|l| l == language_id))
+    }
+
+    /// Whether switching from `self` to `other` needs the model loaded again.
+    pub fn model_changed(&self, other: &Config) -> bool {
+        self.model_path != other.model_path
+            || self.onnxruntime_path != other.onnxruntime_path
+            || self.threads != other.threads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_section_or_object() {
+        let c = Config::from_json(
+            &serde_json::json!({"moat": {"debounceMs": 5, "disabledLanguages": ["markdown"]}}),
+        )
+        .unwrap();
+        assert_eq!(c.debounce_ms, 5);
+        assert!(!c.serves_language("markdown"));
+        assert!(c.serves_language("python"));
+        let c = Config::from_json(&serde_json::json!({"maxTokens": 7})).unwrap();
+        assert_eq!(c.max_tokens, 7);
+        assert!(Config::from_json(&serde_json::json!({"maxTokens": "lots"})).is_err());
+        assert_eq!(
+            Config::from_json(&serde_json::Value::Null).unwrap(),
+            Config::default()
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! `textDocument/inlineCompletion` (LSP 3.18): the suggestion as ghost text at the cursor.
+
+use moat_text::Position;
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::{
+    InlineCompletionItem, InlineCompletionList, InlineCompletionParams, InlineCompletionResponse,
+    Position as LspPosition, Range as LspRange,
+};
+
+use crate::handlers::suggest::suggest;
+use crate::server::MoatServer;
+
+pub(crate) async fn handle(
+    server: &MoatServer,
+    params: InlineCompletionParams,
+) -> RpcResult<Option<InlineCompletionResponse>> {
+    let tdp = params.text_document_position;
+    let position = Position {
+        line: tdp.position.line,
+        character: tdp.position.character,
+    };
+    let Some(s) = suggest(server, &tdp.text_document.uri, position).await? else {
+        return Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+            items: Vec::new(),
+        })));
+    };
+    let at = LspPosition {
+        line: s.position.line,
+        character: s.position.character,
+    };
+    let item = InlineCompletionItem {
+        insert_text: s.text,
+        filter_text: None,
+        range: Some(LspRange { start: at, end: at }),
+        command: None,
+        insert_text_format: None,
+    };
+    Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
+        items: vec![item],
+    })))
+}

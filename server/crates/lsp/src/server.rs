@@ -1,0 +1,291 @@
+//! The server state and the `LanguageServer` implementation; each request's work is in
+//! `handlers/`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use dashmap::DashMap;
+use moat_complete::ShownSuggestion;
+use moat_model::OnnxOptions;
+use moat_syntax::{Language, SyntaxTree};
+use moat_text::{Document, PositionEncoding};
+use tower_lsp_server::jsonrpc::Result as RpcResult;
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer, LspService, Server};
+
+use crate::config::Config;
+use crate::handlers;
+use crate::model_slot::{ModelSlot, ModelState};
+use crate::scheduler::Scheduler;
+
+/// An open document and what the server derived from it.
+pub(crate) struct DocState {
+    pub doc: Document,
+    pub language: Option<Language>,
+    /// Edited on every change; reparsed lazily (off the editor's path) when a request needs it.
+    pub tree: Option<SyntaxTree>,
+    pub tree_fresh: bool,
+    pub shown: Option<ShownSuggestion>,
+}
+
+pub struct MoatServer {
+    pub(crate) client: Client,
+    pub(crate) docs: DashMap<String, DocState>,
+    pub(crate) config: RwLock<Config>,
+    pub(crate) encoding: OnceLock<PositionEncoding>,
+    pub(crate) model: ModelSlot,
+    pub(crate) scheduler: Scheduler,
+    default_model: Option<PathBuf>,
+    shutdown_requested: Arc<AtomicBool>,
+}
+
+/// How the server ended: per the LSP spec the process exits 0 only if `shutdown` came first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeOutcome {
+    CleanExit,
+    ExitWithoutShutdown,
+}
+
+/// Serves LSP on stdin/stdout until `exit` (or the end of input).
+pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = shutdown.clone();
+    let (service, socket) = LspService::build(move |client| {
+        MoatServer::new(client, default_model.clone(), flag.clone())
+    })
+    .custom_method(
+        "textDocument/inlineCompletion",
+        MoatServer::inline_completion,
+    )
+    .finish();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .concurrency_level(64)
+        .serve(service)
+        .await;
+    if shutdown.load(Ordering::SeqCst) {
+        ServeOutcome::CleanExit
+    } else {
+        ServeOutcome::ExitWithoutShutdown
+    }
+}
+
+impl MoatServer {
+    fn new(
+        client: Client,
+        default_model: Option<PathBuf>,
+        shutdown_requested: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            client,
+            docs: DashMap::new(),
+            config: RwLock::new(Config::default()),
+            encoding: OnceLock::new(),
+            model: ModelSlot::default(),
+            scheduler: Scheduler::default(),
+            default_model,
+            shutdown_requested,
+        }
+    }
+
+    pub(crate) fn config(&self) -> Config {
+        self.config.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn encoding(&self) -> PositionEncoding {
+        self.encoding
+            .get()
+            .copied()
+            .unwrap_or(PositionEncoding::Utf16)
+    }
+
+    async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> RpcResult<Option<InlineCompletionResponse>> {
+        handlers::inline_completion::handle(self, params).await
+    }
+
+    fn model_path(&self, config: &Config) -> Option<PathBuf> {
+        config
+            .model_path
+            .clone()
+            .or_else(|| self.default_model.clone())
+    }
+
+    pub(crate) fn start_model_load(&self) {
+        let config = self.config();
+        let Some(path) = self.model_path(&config) else {
+            let msg = "moat: no model configured (set moat.modelPath or install the default model)";
+            self.set_failed(msg.to_string());
+            return;
+        };
+        let client = self.client.clone();
+        let options = OnnxOptions {
+            threads: config.threads.max(1),
+            ort_library: config.onnxruntime_path.clone(),
+        };
+        notify_status(
+            &self.client,
+            "loading",
+            &format!("loading {}", path.display()),
+        );
+        let handle = tokio::runtime::Handle::current();
+        self.model.load(path, options, move |outcome| {
+            handle.spawn(async move {
+                match outcome {
+                    Ok(describe) => {
+                        tracing::info!("model ready: {describe}");
+                        client
+                            .log_message(
+                                MessageType::INFO,
+                                format!("moat: model ready: {describe}"),
+                            )
+                            .await;
+                        notify_status(&client, "ready", &describe);
+                    }
+                    Err(message) => {
+                        tracing::error!("{message}");
+                        client
+                            .show_message(MessageType::ERROR, format!("moat: {message}"))
+                            .await;
+                        notify_status(&client, "error", &message);
+                    }
+                }
+            });
+        });
+    }
+
+    fn set_failed(&self, message: String) {
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            client
+                .show_message(MessageType::ERROR, message.clone())
+                .await;
+            notify_status(&client, "error", &message);
+        });
+    }
+
+    fn apply_settings(&self, value: &serde_json::Value) {
+        match Config::from_json(value) {
+            Ok(new) => {
+                let old = self.config();
+                let reload = old.model_changed(&new);
+                if let Ok(mut c) = self.config.write() {
+                    *c = new;
+                }
+                if reload && !matches!(self.model.state(), ModelState::Loading) {
+                    self.start_model_load();
+                }
+            }
+            Err(message) => {
+                tracing::warn!("{message}");
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    client
+                        .show_message(MessageType::WARNING, format!("moat: {message}"))
+                        .await
+                });
+            }
+        }
+    }
+}
+
+/// `moat/status`: a small custom notification for status bars (loading / ready / error).
+pub(crate) fn notify_status(client: &Client, state: &str, message: &str) {
+    let client = client.clone();
+    let params = serde_json::json!({ "state": state, "message": message });
+    tokio::spawn(async move { client.send_notification::<StatusNotification>(params).await });
+}
+
+enum StatusNotification {}
+impl notification::Notification for StatusNotification {
+    type Params = serde_json::Value;
+    const METHOD: &'static str = "moat/status";
+}
+
+impl LanguageServer for MoatServer {
+    async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
+        let offered: Vec<String> = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|g| g.position_encodings.as_ref())
+            .map(|encodings| encodings.iter().map(|e| e.as_str().to_string()).collect())
+            .unwrap_or_default();
+        let encoding = PositionEncoding::negotiate(offered.iter().map(String::as_str));
+        let _ = self.encoding.set(encoding);
+        if let Some(options) = &params.initialization_options {
+            match Config::from_json(options) {
+                Ok(c) => {
+                    if let Ok(mut cfg) = self.config.write() {
+                        *cfg = c;
+                    }
+                }
+                Err(message) => tracing::warn!("{message}"),
+            }
+        }
+        let capabilities = ServerCapabilities {
+            position_encoding: Some(PositionEncodingKind::new(encoding.as_lsp())),
+            text_document_sync: Some(TextDocumentSyncCapability::Options(
+                TextDocumentSyncOptions {
+                    open_close: Some(true),
+                    change: Some(TextDocumentSyncKind::INCREMENTAL),
+                    save: None,
+                    ..Default::default()
+                },
+            )),
+            completion_provider: Some(CompletionOptions {
+                resolve_provider: Some(false),
+                trigger_characters: None,
+                ..Default::default()
+            }),
+            inline_completion_provider: Some(OneOf::Left(true)),
+            ..Default::default()
+        };
+        Ok(InitializeResult {
+            capabilities,
+            server_info: Some(ServerInfo {
+                name: "moat".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn initialized(&self, _: InitializedParams) {
+        self.start_model_load();
+    }
+
+    async fn shutdown(&self) -> RpcResult<()> {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        handlers::document::did_open(self, params);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        if let Err(message) = handlers::document::did_change(self, params) {
+            tracing::warn!("{message}");
+            self.client
+                .log_message(MessageType::WARNING, format!("moat: {message}"))
+                .await;
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        let key = params.text_document.uri.to_string();
+        self.scheduler.forget(&key);
+        self.docs.remove(&key);
+    }
+
+    async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
+        self.apply_settings(&params.settings);
+    }
+
+    async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
+        handlers::completion::handle(self, params).await
+    }
+}

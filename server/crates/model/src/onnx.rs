@@ -1,0 +1,594 @@
+//! The in-process ONNX Runtime backend: one session, one KV cache, prefix reuse across requests.
+//!
+//! Two cache layouts, chosen by the manifest:
+//! - `gqa-shared` (onnxruntime-genai builder): one `[1, kv_heads, context, head_dim]` buffer per
+//!   layer and per K/V, bound through IO binding as both the `past` input and the `present` output,
+//!   so GroupQueryAttention appends in place. Rewinding the cache is setting a counter.
+//! - `concat` (optimum): `present = concat(past, new)`; the outputs of one step are the next step's
+//!   inputs; a rewind copies the kept rows.
+//!
+//! Invariant: `Engine::cached` lists exactly the tokens whose keys/values the cache holds, in order.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{IoBinding, Session, SessionInputValue};
+use ort::value::{DynValue, Tensor, ValueType};
+
+use crate::backend::pick_token;
+use crate::manifest::OnnxSection;
+use crate::{
+    Backend, CancelToken, FinishReason, GenerateRequest, Generation, KvLayout, Manifest,
+    ModelError, ModelTokenizer, init_onnxruntime,
+};
+
+#[derive(Debug, Clone)]
+pub struct OnnxOptions {
+    /// Intra-op threads (the editor's machine has few cores: default 2).
+    pub threads: usize,
+    /// Explicit path to libonnxruntime (else ORT_DYLIB_PATH, else moat's install folder).
+    pub ort_library: Option<PathBuf>,
+}
+
+impl Default for OnnxOptions {
+    fn default() -> Self {
+        Self {
+            threads: 2,
+            ort_library: None,
+        }
+    }
+}
+
+pub struct OnnxBackend {
+    manifest: Manifest,
+    tokenizer: ModelTokenizer,
+    engine: Mutex<Engine>,
+    threads: usize,
+}
+
+struct Names {
+    input_ids: String,
+    attention_mask: String,
+    position_ids: Option<String>,
+    past: Vec<(String, String)>,
+    present: Vec<(String, String)>,
+    logits: String,
+}
+
+enum Kv {
+    Shared {
+        binding: IoBinding,
+        _buffers: Vec<Tensor<f32>>,
+    },
+    Concat {
+        past: Vec<(DynValue, DynValue)>,
+    },
+}
+
+struct Engine {
+    session: Session,
+    cpu: MemoryInfo<'static>,
+    names: Names,
+    kv: Kv,
+    kv_heads: usize,
+    head_dim: usize,
+    capacity: usize,
+    cached: Vec<u32>,
+}
+
+impl OnnxBackend {
+    pub fn load(manifest_path: &Path, options: &OnnxOptions) -> Result<Self, ModelError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let onnx_path = manifest.onnx_path().ok_or_else(|| ModelError::Manifest {
+            path: manifest.dir.join("model.toml"),
+            message: "model.onnx is not set: this manifest has no ONNX model".into(),
+        })?;
+        let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest)?;
+        let (_, env) = init_onnxruntime(options.ort_library.as_deref())?;
+        let bytes = std::fs::read(&onnx_path).map_err(|source| ModelError::Io {
+            path: onnx_path.clone(),
+            source,
+        })?;
+        let threads = options.threads.max(1);
+        let session = build_session(env, threads, &bytes).map_err(|e| ModelError::Mismatch {
+            path: onnx_path.clone(),
+            message: format!("not a loadable ONNX model: {e}"),
+        })?;
+        let onnx = manifest.onnx.clone().ok_or_else(|| ModelError::Manifest {
+            path: manifest.dir.join("model.toml"),
+            message: "[onnx] section missing".into(),
+        })?;
+        let names = check_graph(&session, &onnx, &onnx_path, tokenizer.vocab_size())?;
+        let engine = Engine::new(session, names, &onnx, manifest.model.context_length)?;
+        Ok(Self {
+            manifest,
+            tokenizer,
+            engine: Mutex::new(engine),
+            threads,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Logits after feeding `prompt` (reusing the cache as a request would). For tests and tools.
+    pub fn logits_for(&self, prompt: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let mut engine = self
+            .engine
+            .lock()
+            .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
+        let (logits, _) = engine.prefill(prompt)?;
+        Ok(logits)
+    }
+
+    /// Forgets the KV cache (the next request computes its whole prompt).
+    pub fn reset_cache(&self) {
+        if let Ok(mut engine) = self.engine.lock() {
+            let _ = engine.rewind(0);
+        }
+    }
+}
+
+fn check_graph(
+    session: &Session,
+    onnx: &OnnxSection,
+    path: &Path,
+    vocab: usize,
+) -> Result<Names, ModelError> {
+    let mismatch = |message: String| ModelError::Mismatch {
+        path: path.to_path_buf(),
+        message,
+    };
+    let inputs: Vec<(&str, &ValueType)> = session
+        .inputs()
+        .iter()
+        .map(|o| (o.name(), o.dtype()))
+        .collect();
+    let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let input_names: Vec<&str> = inputs.iter().map(|(n, _)| *n).collect();
+    let need_in = |name: &str, what: &str| {
+        if input_names.contains(&name) {
+            Ok(())
+        } else {
+            Err(mismatch(format!(
+                "{what} input {name:?} is not in the graph (inputs: {})",
+                input_names.join(", ")
+            )))
+        }
+    };
+    let need_out = |name: &str, what: &str| {
+        if outputs.contains(&name) {
+            Ok(())
+        } else {
+            Err(mismatch(format!(
+                "{what} output {name:?} is not in the graph (outputs: {})",
+                outputs.join(", ")
+            )))
+        }
+    };
+    need_in(&onnx.input_ids, "onnx.input_ids")?;
+    need_in(&onnx.attention_mask, "onnx.attention_mask")?;
+    need_out(&onnx.logits, "onnx.logits")?;
+    let position_ids = if onnx.position_ids.is_empty() {
+        if let Some(p) = input_names.iter().find(|n| n.contains("position")) {
+            return Err(mismatch(format!(
+                "the graph takes {p:?} but onnx.position_ids is empty"
+            )));
+        }
+        None
+    } else {
+        need_in(&onnx.position_ids, "onnx.position_ids")?;
+        Some(onnx.position_ids.clone())
+    };
+    let mut past = Vec::new();
+    let mut present = Vec::new();
+    for layer in 0..onnx.num_layers {
+        let pk = OnnxSection::layer_name(&onnx.past_key, layer);
+        let pv = OnnxSection::layer_name(&onnx.past_value, layer);
+        need_in(&pk, "onnx.past_key")?;
+        need_in(&pv, "onnx.past_value")?;
+        let ok = OnnxSection::layer_name(&onnx.present_key, layer);
+        let ov = OnnxSection::layer_name(&onnx.present_value, layer);
+        need_out(&ok, "onnx.present_key")?;
+        need_out(&ov, "onnx.present_value")?;
+        for name in [&pk, &pv] {
+            if let Some((_, ValueType::Tensor { shape, ty, .. })) =
+                inputs.iter().find(|(n, _)| n == name)
+            {
+                if shape.len() != 4 {
+                    return Err(mismatch(format!(
+                        "{name} has rank {} (expected 4: batch, kv_heads, seq, head_dim)",
+                        shape.len()
+                    )));
+                }
+                if shape[1] > 0 && shape[1] as usize != onnx.num_kv_heads {
+                    return Err(mismatch(format!(
+                        "{name} has {} kv heads, model.toml says num_kv_heads = {}",
+                        shape[1], onnx.num_kv_heads
+                    )));
+                }
+                if shape[3] > 0 && shape[3] as usize != onnx.head_dim {
+                    return Err(mismatch(format!(
+                        "{name} has head_dim {}, model.toml says head_dim = {}",
+                        shape[3], onnx.head_dim
+                    )));
+                }
+                if *ty != ort::value::TensorElementType::Float32 {
+                    return Err(mismatch(format!(
+                        "{name} is {ty:?}, model.toml says kv_dtype = float32"
+                    )));
+                }
+            }
+        }
+        past.push((pk, pv));
+        present.push((ok, ov));
+    }
+    let extra = OnnxSection::layer_name(&onnx.past_key, onnx.num_layers);
+    if input_names.contains(&extra.as_str()) {
+        return Err(mismatch(format!(
+            "the graph has more layers than model.toml's num_layers = {} (found {extra:?})",
+            onnx.num_layers
+        )));
+    }
+    if let Some(o) = session.outputs().iter().find(|o| o.name() == onnx.logits)
+        && let ValueType::Tensor { shape, .. } = o.dtype()
+        && let Some(&v) = shape.last()
+        && v > 0
+        && (v as usize) < vocab
+    {
+        return Err(mismatch(format!(
+            "logits have {v} entries but the tokenizer has {vocab} tokens"
+        )));
+    }
+    Ok(Names {
+        input_ids: onnx.input_ids.clone(),
+        attention_mask: onnx.attention_mask.clone(),
+        position_ids,
+        past,
+        present,
+        logits: onnx.logits.clone(),
+    })
+}
+
+fn build_session(
+    env: &ort::environment::Environment,
+    threads: usize,
+    bytes: &[u8],
+) -> Result<Session, String> {
+    let e = |e: ort::Error<_>| e.to_string();
+    Session::builder(env)
+        .map_err(|e| e.to_string())?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(e)?
+        .with_intra_threads(threads)
+        .map_err(e)?
+        .with_inter_threads(1)
+        .map_err(e)?
+        .with_intra_op_spinning(false)
+        .map_err(e)?
+        .with_inter_op_spinning(false)
+        .map_err(e)?
+        .commit_from_memory(bytes)
+        .map_err(|e| e.to_string())
+}
+
+fn i64_tensor(shape: [usize; 2], data: Vec<i64>) -> Result<Tensor<i64>, ModelError> {
+    Tensor::from_array((shape, data.into_boxed_slice())).map_err(ModelError::ort)
+}
+
+fn empty_kv(kv_heads: usize, head_dim: usize) -> Result<DynValue, ModelError> {
+    Tensor::<f32>::from_array((
+        [1usize, kv_heads, 0, head_dim],
+        Vec::<f32>::new().into_boxed_slice(),
+    ))
+    .map(|t| t.into_dyn())
+    .map_err(ModelError::ort)
+}
+
+/// Keeps the first `len` positions of a `[1, heads, seq, dim]` tensor.
+fn truncate_kv(value: &DynValue, len: usize) -> Result<DynValue, ModelError> {
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(ModelError::ort)?;
+    let (heads, seq, dim) = (shape[1] as usize, shape[2] as usize, shape[3] as usize);
+    let len = len.min(seq);
+    let mut out = Vec::with_capacity(heads * len * dim);
+    for h in 0..heads {
+        let start = h * seq * dim;
+        out.extend_from_slice(&data[start..start + len * dim]);
+    }
+    Tensor::from_array(([1usize, heads, len, dim], out.into_boxed_slice()))
+        .map(|t| t.into_dyn())
+        .map_err(ModelError::ort)
+}
+
+fn last_row(value: &DynValue) -> Result<Vec<f32>, ModelError> {
+    let (shape, data) = value.try_extract_tensor::<f32>().map_err(ModelError::ort)?;
+    let vocab = *shape.last().unwrap_or(&0) as usize;
+    if vocab == 0 || data.len() < vocab {
+        return Err(ModelError::Runtime(format!(
+            "logits have an unexpected shape {shape:?}"
+        )));
+    }
+    Ok(data[data.len() - vocab..].to_vec())
+}
+
+impl Engine {
+    fn new(
+        session: Session,
+        names: Names,
+        onnx: &OnnxSection,
+        capacity: usize,
+    ) -> Result<Self, ModelError> {
+        let (kv_heads, head_dim) = (onnx.num_kv_heads, onnx.head_dim);
+        let kv = match onnx.layout {
+            KvLayout::GqaShared => {
+                let mut binding = session.create_binding().map_err(ModelError::ort)?;
+                let mut buffers = Vec::new();
+                for ((pk, pv), (ok, ov)) in names.past.iter().zip(&names.present) {
+                    for (input, output) in [(pk, ok), (pv, ov)] {
+                        let mut t = Tensor::<f32>::new(
+                            session.allocator(),
+                            [1usize, kv_heads, capacity, head_dim],
+                        )
+                        .map_err(ModelError::ort)?;
+                        t.extract_tensor_mut().1.fill(0.0);
+                        binding
+                            .bind_input(input.as_str(), &t)
+                            .map_err(ModelError::ort)?;
+                        binding
+                            .bind_output(output.as_str(), &mut t)
+                            .map_err(ModelError::ort)?;
+                        buffers.push(t);
+                    }
+                }
+                Kv::Shared {
+                    binding,
+                    _buffers: buffers,
+                }
+            }
+            KvLayout::Concat => Kv::Concat { past: Vec::new() },
+        };
+        let cpu = MemoryInfo::new(
+            AllocationDevice::CPU,
+            0,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )
+        .map_err(ModelError::ort)?;
+        Ok(Self {
+            session,
+            cpu,
+            names,
+            kv,
+            kv_heads,
+            head_dim,
+            capacity,
+            cached: Vec::new(),
+        })
+    }
+
+    /// Drops cached tokens after `len`.
+    fn rewind(&mut self, len: usize) -> Result<(), ModelError> {
+        if len >= self.cached.len() {
+            return Ok(());
+        }
+        self.cached.truncate(len);
+        if let Kv::Concat { past } = &mut self.kv {
+            if len == 0 {
+                past.clear();
+            } else {
+                for (k, v) in past.iter_mut() {
+                    *k = truncate_kv(k, len)?;
+                    *v = truncate_kv(v, len)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds `ids` after the cached tokens; returns the logits of the last one.
+    fn step(&mut self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let past_len = self.cached.len();
+        let total = past_len + ids.len();
+        if total > self.capacity {
+            return Err(ModelError::PromptTooLong {
+                len: total,
+                max: self.capacity,
+            });
+        }
+        let input_ids = i64_tensor([1, ids.len()], ids.iter().map(|&i| i64::from(i)).collect())?;
+        let mask = i64_tensor([1, total], vec![1; total])?;
+        let positions = match &self.names.position_ids {
+            Some(_) => Some(i64_tensor(
+                [1, ids.len()],
+                (past_len as i64..total as i64).collect(),
+            )?),
+            None => None,
+        };
+        let logits = match &mut self.kv {
+            Kv::Shared { binding, .. } => {
+                binding
+                    .bind_input(self.names.input_ids.as_str(), &input_ids)
+                    .map_err(ModelError::ort)?;
+                binding
+                    .bind_input(self.names.attention_mask.as_str(), &mask)
+                    .map_err(ModelError::ort)?;
+                if let (Some(name), Some(p)) = (&self.names.position_ids, &positions) {
+                    binding
+                        .bind_input(name.as_str(), p)
+                        .map_err(ModelError::ort)?;
+                }
+                // Rebound every run: ONNX Runtime would otherwise reuse the last run's logits
+                // buffer, whose shape depends on how many tokens that run fed.
+                binding
+                    .bind_output_to_device(self.names.logits.as_str(), &self.cpu)
+                    .map_err(ModelError::ort)?;
+                let outputs = self.session.run_binding(binding).map_err(ModelError::ort)?;
+                let logits = outputs
+                    .get(&self.names.logits)
+                    .ok_or_else(|| ModelError::Runtime("the model returned no logits".into()))?;
+                last_row(logits)?
+            }
+            Kv::Concat { past } => {
+                if past.is_empty() {
+                    for _ in 0..self.names.past.len() {
+                        past.push((
+                            empty_kv(self.kv_heads, self.head_dim)?,
+                            empty_kv(self.kv_heads, self.head_dim)?,
+                        ));
+                    }
+                }
+                let mut inputs: Vec<(&str, SessionInputValue<'_>)> = vec![
+                    (self.names.input_ids.as_str(), (&input_ids).into()),
+                    (self.names.attention_mask.as_str(), (&mask).into()),
+                ];
+                if let (Some(name), Some(p)) = (&self.names.position_ids, &positions) {
+                    inputs.push((name.as_str(), p.into()));
+                }
+                for ((pk, pv), (k, v)) in self.names.past.iter().zip(past.iter()) {
+                    inputs.push((pk.as_str(), k.into()));
+                    inputs.push((pv.as_str(), v.into()));
+                }
+                let mut outputs = self.session.run(inputs).map_err(ModelError::ort)?;
+                let logits = outputs
+                    .get(&self.names.logits)
+                    .ok_or_else(|| ModelError::Runtime("the model returned no logits".into()))
+                    .and_then(last_row)?;
+                let mut next = Vec::with_capacity(self.names.present.len());
+                for (ok, ov) in &self.names.present {
+                    let k = outputs.remove(ok.as_str());
+                    let v = outputs.remove(ov.as_str());
+                    match (k, v) {
+                        (Some(k), Some(v)) => next.push((k, v)),
+                        _ => {
+                            return Err(ModelError::Runtime(format!(
+                                "the model returned no {ok}/{ov}"
+                            )));
+                        }
+                    }
+                }
+                drop(outputs);
+                *past = next;
+                logits
+            }
+        };
+        self.cached.extend_from_slice(ids);
+        Ok(logits)
+    }
+
+    /// Brings the cache to `prompt`, computing only what follows the longest common prefix.
+    /// Returns the last position's logits and how many prompt tokens were reused.
+    fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize), ModelError> {
+        if prompt.is_empty() {
+            return Err(ModelError::Runtime("empty prompt".into()));
+        }
+        let common = self
+            .cached
+            .iter()
+            .zip(prompt)
+            .take_while(|(a, b)| a == b)
+            .count();
+        // At least one token must run to get logits for the last position.
+        let keep = common.min(prompt.len() - 1);
+        self.rewind(keep)?;
+        let result = self.step(&prompt[keep..]);
+        if result.is_err() {
+            // The cache may be half-written: forget it rather than trust it.
+            self.cached.clear();
+            if let Kv::Concat { past } = &mut self.kv {
+                past.clear();
+            }
+        }
+        Ok((result?, keep))
+    }
+}
+
+impl Backend for OnnxBackend {
+    fn describe(&self) -> String {
+        let layout = self.manifest.onnx.as_ref().map(|o| o.layout);
+        format!(
+            "{} (onnx, {:?}, {} threads)",
+            self.manifest.model.name, layout, self.threads
+        )
+    }
+
+    fn tokenizer(&self) -> &ModelTokenizer {
+        &self.tokenizer
+    }
+
+    fn context_length(&self) -> usize {
+        self.manifest.model.context_length
+    }
+
+    fn generate(
+        &self,
+        req: &GenerateRequest<'_>,
+        cancel: &CancelToken,
+    ) -> Result<Generation, ModelError> {
+        let start = Instant::now();
+        if req.prompt.len() >= self.context_length() {
+            return Err(ModelError::PromptTooLong {
+                len: req.prompt.len(),
+                max: self.context_length(),
+            });
+        }
+        let mut engine = self
+            .engine
+            .lock()
+            .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
+        if cancel.is_cancelled() {
+            return Err(ModelError::Cancelled);
+        }
+        let (mut logits, reused) = engine.prefill(&req.prompt)?;
+        let computed = req.prompt.len() - reused;
+        let mut time_to_first_token = None;
+        let mut tokens = Vec::new();
+        let mut bytes = Vec::new();
+        let mut finish = FinishReason::MaxTokens;
+        while tokens.len() < req.max_new_tokens {
+            if cancel.is_cancelled() {
+                return Err(ModelError::Cancelled);
+            }
+            let id = pick_token(
+                &logits,
+                &self.tokenizer,
+                tokens.is_empty(),
+                &req.first_token_prefix,
+            );
+            time_to_first_token.get_or_insert_with(|| start.elapsed());
+            if self.tokenizer.is_stop(id) {
+                finish = FinishReason::StopToken;
+                break;
+            }
+            tokens.push(id);
+            bytes.extend_from_slice(self.tokenizer.token_bytes(id));
+            if let Some(stop) = req.stop
+                && let Some(keep) = stop(&bytes)
+            {
+                bytes.truncate(keep);
+                finish = FinishReason::StopCheck;
+                break;
+            }
+            if tokens.len() >= req.max_new_tokens {
+                break;
+            }
+            if engine.cached.len() + 1 >= engine.capacity {
+                finish = FinishReason::ContextFull;
+                break;
+            }
+            logits = engine.step(&[id])?;
+        }
+        Ok(Generation {
+            tokens,
+            bytes,
+            finish,
+            reused_tokens: reused,
+            computed_tokens: computed,
+            time_to_first_token: time_to_first_token.unwrap_or_else(|| start.elapsed()),
+            total_time: start.elapsed(),
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! `moat`: the command-line edge. `serve` (LSP over stdio), `complete` (one completion from the
+//! CLI, same pipeline), `doctor` (what is installed, what is broken).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use moat_complete::{CompletionInput, CompletionSettings, complete};
+use moat_model::{Backend, CancelToken, OnnxBackend, OnnxOptions};
+use moat_syntax::{Language, SyntaxTree};
+use moat_text::{Document, Position, PositionEncoding};
+
+#[derive(Parser)]
+#[command(
+    name = "moat",
+    version,
+    about = "Private, codebase-aware code completion: an LSP server with its own model"
+)]
+struct Cli {
+    /// Write logs to this file instead of stderr (level from MOAT_LOG, e.g. `debug`).
+    #[arg(long, global = true)]
+    log_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Parser, Clone)]
+struct ModelArgs {
+    /// Model folder (with model.toml) or manifest file. Default: MOAT_MODEL, else the bundled model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Threads for the model.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Path to libonnxruntime (default: ORT_DYLIB_PATH, then moat's install folder).
+    #[arg(long)]
+    onnxruntime: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve LSP over stdin/stdout.
+    Serve {
+        /// Model folder used when the client does not set moat.modelPath.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Accepted for editor compatibility; stdio is the only transport.
+        #[arg(long, hide = true)]
+        stdio: bool,
+    },
+    /// Complete at FILE:LINE:COL (1-based line and column, column in characters) and print the suggestion.
+    Complete {
+        location: String,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 64)]
+        max_tokens: usize,
+        /// Print JSON with timings instead of the bare suggestion.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the installation: ONNX Runtime, model, tokenizer, grammars.
+    Doctor {
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+}
+
+fn init_logging(log_file: Option<&Path>) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("MOAT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
+    match log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            builder.with_writer(std::sync::Mutex::new(file)).init();
+        }
+        // Never stdout: it is the protocol channel.
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// The bundled default model: MOAT_MODEL, then `model-assets/default` next to (or above) the
+/// binary, then moat's data folder.
+fn default_model() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("MOAT_MODEL") {
+        return Some(PathBuf::from(p));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            let candidate = dir.join("model-assets/default");
+            if candidate.join("model.toml").is_file() {
+                return Some(candidate);
+            }
+        }
+    }
+    let data = moat_model::install_dir()?
+        .parent()?
+        .parent()?
+        .join("models/default");
+    data.join("model.toml").is_file().then_some(data)
+}
+
+fn model_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
+    arg.clone().or_else(default_model).context(
+        "no model found: pass --model DIR, set MOAT_MODEL, or run scripts/setup to install the default model",
+    )
+}
+
+fn load_backend(args: &ModelArgs) -> Result<OnnxBackend> {
+    let path = model_path(&args.model)?;
+    let options = OnnxOptions {
+        threads: args.threads,
+        ort_library: args.onnxruntime.clone(),
+    };
+    OnnxBackend::load(&path, &options)
+        .with_context(|| format!("cannot load the model {}", path.display()))
+}
+
+fn parse_location(location: &str) -> Result<(PathBuf, u32, u32)> {
+    let mut parts = location.rsplitn(3, ':');
+    let (col, line, file) = (parts.next(), parts.next(), parts.next());
+    let (Some(col), Some(line), Some(file)) = (col, line, file) else {
+        bail!("expected FILE:LINE:COL, got {location:?}");
+    };
+    let line: u32 = line
+        .parse()
+        .with_context(|| format!("bad line number {line:?}"))?;
+    let col: u32 = col.parse().with_context(|| format!("bad column {col:?}"))?;
+    if line == 0 || col == 0 {
+        bail!("LINE and COL are 1-based");
+    }
+    Ok((PathBuf::from(file), line - 1, col - 1))
+}
+
+fn run_complete(location: &str, args: &ModelArgs, max_tokens: usize, json: bool) -> Result<()> {
+    let (file, line, col) = parse_location(location)?;
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("{} is not UTF-8 text", file.display()))?;
+    let doc = Document::new(&text, 0, "");
+    let cursor = doc
+        .offset(
+            Position {
+                line,
+                character: col,
+            },
+            PositionEncoding::Utf32,
+        )
+        .with_context(|| format!("{location}: position out of range"))?;
+    let language = Language::from_path(&file);
+    let tree = language.and_then(|l| SyntaxTree::parse(l, &text));
+    let backend = load_backend(args)?;
+    let settings = CompletionSettings {
+        max_new_tokens: max_tokens,
+        ..Default::default()
+    };
+    let input = CompletionInput {
+        text: &text,
+        cursor,
+        language,
+        tree: tree.as_ref(),
+        snippets: &[],
+    };
+    let result = complete(&input, &settings, &backend, &CancelToken::new())?;
+    if json {
+        let out = serde_json::json!({
+            "suggestion": result.text,
+            "mode": result.mode.map(|m| format!("{m:?}")),
+            "skipped": result.skipped,
+            "prompt_tokens": result.prompt_tokens,
+            "generated_tokens": result.generated_tokens,
+            "elapsed_ms": result.elapsed.as_secs_f64() * 1000.0,
+            "model": backend.describe(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}", result.text);
+    }
+    Ok(())
+}
+
+fn run_doctor(args: &ModelArgs) -> Result<()> {
+    let mut ok = true;
+    match moat_model::init_onnxruntime(args.onnxruntime.as_deref()) {
+        Ok((lib, _)) => {
+            let info = moat_model::build_info().unwrap_or_default();
+            println!(
+                "onnxruntime: ok   {} (from {})\n             {info}",
+                lib.path.display(),
+                lib.source
+            );
+        }
+        Err(e) => {
+            println!("onnxruntime: MISSING\n  {e}");
+            ok = false;
+        }
+    }
+    match model_path(&args.model) {
+        Ok(path) => match moat_model::Manifest::load(&path) {
+            Ok(manifest) => {
+                println!("model:       {} ({})", manifest.model.name, path.display());
+                match load_backend(args) {
+                    Ok(backend) => println!(
+                        "             ok   {}; tokenizer: {} tokens; context {}",
+                        backend.describe(),
+                        backend.tokenizer().vocab_size(),
+                        backend.context_length()
+                    ),
+                    Err(e) => {
+                        println!("             BROKEN: {e:#}");
+                        ok = false;
+                    }
+                }
+            }
+            Err(e) => {
+                println!("model:       BROKEN: {e}");
+                ok = false;
+            }
+        },
+        Err(e) => {
+            println!("model:       MISSING: {e:#}");
+            ok = false;
+        }
+    }
+    let mut langs = Vec::new();
+    for lang in Language::all() {
+        match lang.check_queries() {
+            Ok(()) => langs.push(lang.name().to_string()),
+            Err(e) => {
+                println!("grammar:     BROKEN {}: {e}", lang.name());
+                ok = false;
+            }
+        }
+    }
+    println!("languages:   {}", langs.join(", "));
+    if !ok {
+        bail!("moat doctor found problems (see above)");
+    }
+    println!("all good");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(cli.log_file.as_deref()) {
+        eprintln!("moat: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let result = match &cli.command {
+        Command::Serve { model, .. } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("moat: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let model = model.clone().or_else(default_model);
+            let outcome = runtime.block_on(moat_lsp::serve_stdio(model));
+            // Blocking model jobs may still be finishing a decode step; don't wait for them.
+            runtime.shutdown_background();
+            return match outcome {
+                moat_lsp::ServeOutcome::CleanExit => ExitCode::SUCCESS,
+                moat_lsp::ServeOutcome::ExitWithoutShutdown => ExitCode::FAILURE,
+            };
+        }
+        Command::Complete {
+            location,
+            model,
+            max_tokens,
+            json,
+        } => run_complete(location, model, *max_tokens, *json),
+        Command::Doctor { model } => run_doctor(model),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
