@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls exactly this):
+# formatting, clippy, the Rust unit and end-to-end tests (real binary, real ONNX models),
+# the model-assets checks and the editor integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+MOAT_PROFILE=debug scripts/setup.sh
+echo "== cargo fmt"; cargo fmt --all -- --check
+echo "== cargo clippy"; cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test"; cargo test --workspace
+echo "== model-assets checks"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r model-assets/tools/requirements.txt
+.venv/bin/python model-assets/tools/verify_test_models.py
+if [ -x editors/test.sh ]; then
+  echo "== editor tests"; editors/test.sh
+fi
+echo "== all tests passed"
