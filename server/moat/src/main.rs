@@ -1,5 +1,10 @@
 //! `moat`: the command-line edge. `serve` (LSP over stdio), `complete` (one completion from the
-//! CLI, same pipeline), `doctor` (what is installed, what is broken).
+//! CLI, same pipeline), `doctor` (what is installed, what is broken), `eval` / `dataset` / `bench`
+//! (quality and speed, measured by the product itself).
+
+mod bench;
+mod dataset;
+mod eval;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -65,6 +70,13 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Measure completion quality on a task file (JSON lines), through the server's pipeline.
+    Eval(eval::EvalArgs),
+    /// Build evaluation data sets from local source code.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
+    /// Measure speed, memory and cost of the model on this machine.
+    Bench(bench::BenchArgs),
 }
 
 fn init_logging(log_file: Option<&Path>) -> Result<()> {
@@ -163,7 +175,9 @@ fn run_complete(location: &str, args: &ModelArgs, max_tokens: usize, json: bool)
         max_new_tokens: max_tokens,
         ..Default::default()
     };
+    let path = file.display().to_string();
     let input = CompletionInput {
+        path: Some(&path),
         text: &text,
         cursor,
         language,
@@ -193,8 +207,17 @@ fn run_doctor(args: &ModelArgs) -> Result<()> {
     match moat_model::init_onnxruntime(args.onnxruntime.as_deref()) {
         Ok((lib, _)) => {
             let info = moat_model::build_info().unwrap_or_default();
+            let name = lib
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let version = name
+                .split(".so.")
+                .nth(1)
+                .unwrap_or("(version not in file name)");
             println!(
-                "onnxruntime: ok   {} (from {})\n             {info}",
+                "onnxruntime: ok   {version} {} (from {})\n             {info}",
                 lib.path.display(),
                 lib.source
             );
@@ -284,6 +307,9 @@ fn main() -> ExitCode {
             json,
         } => run_complete(location, model, *max_tokens, *json),
         Command::Doctor { model } => run_doctor(model),
+        Command::Eval(args) => eval::run(args),
+        Command::Dataset(command) => dataset::run(command),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

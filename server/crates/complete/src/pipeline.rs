@@ -20,6 +20,9 @@ pub struct CompletionSettings {
     pub max_lines: usize,
     pub skip_in_comments: bool,
     pub skip_in_strings: bool,
+    /// Give the model the file's head (imports) and the signatures of definitions that lie
+    /// above the prefix window.
+    pub file_context: bool,
 }
 
 impl Default for CompletionSettings {
@@ -32,6 +35,7 @@ impl Default for CompletionSettings {
             max_lines: 8,
             skip_in_comments: false,
             skip_in_strings: false,
+            file_context: true,
         }
     }
 }
@@ -47,6 +51,8 @@ pub struct CompletionInput<'a> {
     pub text: &'a str,
     /// Byte offset of the cursor in `text`.
     pub cursor: usize,
+    /// The file's path (workspace-relative when known), used to label context.
+    pub path: Option<&'a str>,
     pub language: Option<Language>,
     /// The syntax tree of `text`, if the language is known and the file not too large.
     pub tree: Option<&'a SyntaxTree>,
@@ -131,11 +137,19 @@ pub fn complete(
         suffix_budget,
     );
 
-    // Repository context first (and only what still fits).
+    // Context before the FIM prompt: repository snippets, then this file's head and the
+    // definitions above the window (most useful last, nearest the cursor). Only what fits.
+    let mut snippets: Vec<Snippet> = input.snippets.to_vec();
+    if settings.file_context
+        && let Some(own) = file_context(text, windows.prefix.start, input.tree, input.path)
+    {
+        snippets.push(own);
+    }
+    let line_comment = input.language.and_then(|l| l.line_comment());
     let mut context_ids = Vec::new();
     let room = context_limit.saturating_sub(windows.prefix_ids.len() + windows.suffix_ids.len());
-    for snippet in input.snippets.iter().rev() {
-        let ids = tokenizer.encode(&format!("{}\n{}\n", snippet.path, snippet.text));
+    for snippet in snippets.iter().rev() {
+        let ids = render_snippet(tokenizer, snippet, line_comment);
         if context_ids.len() + ids.len() > room {
             break;
         }
@@ -192,6 +206,106 @@ pub fn complete(
         generated_tokens: generation.tokens.len(),
         elapsed: start.elapsed(),
     })
+}
+
+/// Most bytes of a file's own context (head + signatures).
+const FILE_CONTEXT_BYTES: usize = 1500;
+
+/// The part of the file the prefix window cut off, condensed: its first lines (imports, module
+/// header) and the signatures of definitions that start above the window. Depends only on text
+/// before the window, so it does not change while the user types.
+pub(crate) fn file_context(
+    text: &str,
+    window_start: usize,
+    tree: Option<&SyntaxTree>,
+    path: Option<&str>,
+) -> Option<Snippet> {
+    if window_start == 0 {
+        return None;
+    }
+    let above = &text[..window_start];
+    let defs = tree.map(|t| t.definitions(text)).unwrap_or_default();
+    let first_def = defs
+        .iter()
+        .map(|d| d.range.start)
+        .min()
+        .unwrap_or(above.len())
+        .min(above.len());
+    let mut out = String::new();
+    for line in above[..first_def].lines().take(30) {
+        if out.len() + line.len() > FILE_CONTEXT_BYTES / 2 {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let mut signatures = Vec::new();
+    // Callables and types; constants are too many to list and rarely what the cursor needs.
+    let wanted = |kind: &str| matches!(kind, "function" | "method" | "class" | "interface" | "type" | "macro");
+    for d in defs.iter().filter(|d| d.range.start < window_start && wanted(&d.kind)) {
+        let indent: String = text
+            [text[..d.range.start].rfind('\n').map_or(0, |i| i + 1)..d.range.start]
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect();
+        signatures.push(format!("{indent}{}", d.signature));
+    }
+    // Keep the signatures nearest the window when there are too many.
+    let mut tail = Vec::new();
+    let mut used = out.len();
+    for sig in signatures.iter().rev() {
+        if used + sig.len() + 1 > FILE_CONTEXT_BYTES {
+            break;
+        }
+        used += sig.len() + 1;
+        tail.push(sig.as_str());
+    }
+    tail.reverse();
+    if !tail.is_empty() {
+        out.truncate(out.trim_end().len());
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(&tail.join("\n"));
+        out.push('\n');
+    }
+    if out.trim().is_empty() {
+        return None;
+    }
+    Some(Snippet {
+        path: path.unwrap_or("this file").to_string(),
+        text: out,
+    })
+}
+
+/// A snippet as prompt tokens: `<file_sep>path\ncode` when the model has a file separator,
+/// else path-labelled and commented out in the file's language.
+fn render_snippet(
+    tokenizer: &moat_model::ModelTokenizer,
+    snippet: &Snippet,
+    line_comment: Option<&str>,
+) -> Vec<u32> {
+    match (tokenizer.file_separator(), line_comment) {
+        (Some(sep), _) => {
+            let mut ids = vec![sep];
+            ids.extend(tokenizer.encode(&format!(
+                "{}\n{}\n",
+                snippet.path,
+                snippet.text.trim_end()
+            )));
+            ids
+        }
+        (None, Some(c)) => {
+            let mut s = format!("{c} {}\n", snippet.path);
+            for line in snippet.text.trim_end().lines() {
+                s.push_str(&format!("{c} {line}\n"));
+            }
+            tokenizer.encode(&s)
+        }
+        (None, None) => {
+            tokenizer.encode(&format!("{}\n{}\n", snippet.path, snippet.text.trim_end()))
+        }
+    }
 }
 
 /// Where a multi-line suggestion should end: before the first line that dedents below the

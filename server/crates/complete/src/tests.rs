@@ -40,6 +40,7 @@ fn check_with(
         output.clone()
     });
     let input = CompletionInput {
+        path: None,
         text: &text,
         cursor,
         language: Some(lang),
@@ -162,6 +163,7 @@ fn single_line_when_text_follows_the_cursor() {
     let text = "foo(bar)\n";
     let settings = CompletionSettings::default();
     let input = CompletionInput {
+        path: None,
         text,
         cursor: 4,
         language: None,
@@ -180,6 +182,7 @@ fn cancelled_requests_return_cancelled() {
     let cancel = CancelToken::new();
     cancel.cancel();
     let input = CompletionInput {
+        path: None,
         text: "x = ",
         cursor: 4,
         language: None,
@@ -244,6 +247,7 @@ fn snippets_go_before_the_fim_prompt() {
         text: "def helper(): pass".into(),
     }];
     let input = CompletionInput {
+        path: None,
         text: &text,
         cursor,
         language: None,
@@ -260,7 +264,7 @@ fn snippets_go_before_the_fim_prompt() {
     assert!(
         seen.lock()
             .unwrap()
-            .starts_with("lib/util.py\ndef helper(): pass\n<|fim_prefix|>")
+            .starts_with("<|file_sep|>lib/util.py\ndef helper(): pass\n<|fim_prefix|>")
     );
 }
 
@@ -274,4 +278,35 @@ fn typing_through_a_suggestion() {
 fn fake_backend_is_a_backend() {
     let b = fake(|_| String::new());
     assert_eq!(b.describe(), "fake");
+}
+
+#[test]
+fn file_context_brings_imports_and_signatures_from_above_the_window() {
+    let mut text = String::from(
+        "import os\nimport json\n\n\ndef load_config(path, strict=False):\n    return json.load(open(path))\n\n",
+    );
+    for i in 0..300 {
+        text.push_str(&format!("x_{i} = {i}\n"));
+    }
+    let cursor = text.len();
+    text.push_str("\n");
+    let tree = SyntaxTree::parse(Language::Python, &text);
+    let tok = tokenizer();
+    let windows = choose_windows(&text, cursor, tree.as_ref(), &tok, 256, 64);
+    assert!(
+        windows.prefix.start > 100,
+        "the window must not reach the top"
+    );
+    let own = crate::pipeline::file_context(
+        &text,
+        windows.prefix.start,
+        tree.as_ref(),
+        Some("app/config.py"),
+    )
+    .unwrap();
+    assert_eq!(own.path, "app/config.py");
+    assert_eq!(
+        own.text,
+        "import os\nimport json\n\ndef load_config(path, strict=False):\n"
+    );
 }

@@ -10,6 +10,7 @@ mod handlers;
 mod model_slot;
 mod scheduler;
 mod server;
+mod transport;
 
 pub use config::Config;
 pub use server::{MoatServer, ServeOutcome, serve_stdio};

@@ -36,6 +36,8 @@ pub struct MoatServer {
     pub(crate) encoding: OnceLock<PositionEncoding>,
     pub(crate) model: ModelSlot,
     pub(crate) scheduler: Scheduler,
+    /// Workspace folders (paths), from `initialize`.
+    roots: RwLock<Vec<String>>,
     default_model: Option<PathBuf>,
     shutdown_requested: Arc<AtomicBool>,
 }
@@ -59,7 +61,14 @@ pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
         MoatServer::inline_completion,
     )
     .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    // Malformed input is dropped before tower-lsp-server sees it: its reader stops for good at
+    // the first frame it cannot decode (see `transport`).
+    let (input, checked) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(crate::transport::forward_valid_frames(
+        tokio::io::stdin(),
+        input,
+    ));
+    Server::new(checked, tokio::io::stdout(), socket)
         .concurrency_level(64)
         .serve(service)
         .await;
@@ -83,6 +92,7 @@ impl MoatServer {
             encoding: OnceLock::new(),
             model: ModelSlot::default(),
             scheduler: Scheduler::default(),
+            roots: RwLock::new(Vec::new()),
             default_model,
             shutdown_requested,
         }
@@ -90,6 +100,20 @@ impl MoatServer {
 
     pub(crate) fn config(&self) -> Config {
         self.config.read().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The document's path relative to its workspace folder (the URI's path if outside any).
+    pub(crate) fn relative_path(&self, uri: &Uri) -> String {
+        let uri = uri.as_str();
+        let path = uri.strip_prefix("file://").unwrap_or(uri);
+        let roots = self.roots.read().map(|r| r.clone()).unwrap_or_default();
+        for root in roots {
+            let root = root.trim_end_matches('/');
+            if let Some(rest) = path.strip_prefix(root).and_then(|r| r.strip_prefix('/')) {
+                return rest.to_string();
+            }
+        }
+        path.to_string()
     }
 
     pub(crate) fn encoding(&self) -> PositionEncoding {
@@ -213,6 +237,19 @@ impl LanguageServer for MoatServer {
             .and_then(|g| g.position_encodings.as_ref())
             .map(|encodings| encodings.iter().map(|e| e.as_str().to_string()).collect())
             .unwrap_or_default();
+        let mut roots: Vec<String> = params
+            .workspace_folders
+            .iter()
+            .flatten()
+            .map(|f| f.uri.as_str().trim_start_matches("file://").to_string())
+            .collect();
+        #[allow(deprecated)]
+        if let Some(root) = &params.root_uri {
+            roots.push(root.as_str().trim_start_matches("file://").to_string());
+        }
+        if let Ok(mut r) = self.roots.write() {
+            *r = roots;
+        }
         let encoding = PositionEncoding::negotiate(offered.iter().map(String::as_str));
         let _ = self.encoding.set(encoding);
         if let Some(options) = &params.initialization_options {

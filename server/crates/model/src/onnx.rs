@@ -60,7 +60,7 @@ struct Names {
 
 enum Kv {
     Shared {
-        binding: IoBinding,
+        binding: Box<IoBinding>,
         _buffers: Vec<Tensor<f32>>,
     },
     Concat {
@@ -345,7 +345,7 @@ impl Engine {
                     }
                 }
                 Kv::Shared {
-                    binding,
+                    binding: Box::new(binding),
                     _buffers: buffers,
                 }
             }

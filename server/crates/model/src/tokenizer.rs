@@ -16,6 +16,7 @@ pub struct ModelTokenizer {
     /// Ids of all special (added) tokens: never offered as a healed first token.
     special_ids: Vec<u32>,
     template: Vec<TemplatePiece>,
+    file_separator: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,12 +76,17 @@ impl ModelTokenizer {
                 PromptPiece::Suffix => TemplatePiece::Suffix,
             });
         }
+        let file_separator = match manifest.tokens.file_separator.as_str() {
+            "" => None,
+            sep => Some(id_of(sep, "tokens.file_separator")?),
+        };
         Ok(Self {
             inner,
             token_bytes,
             stop_ids,
             special_ids,
             template,
+            file_separator,
         })
     }
 
@@ -137,6 +143,12 @@ impl ModelTokenizer {
         ids
     }
 
+    /// The file-separator token, when the model has one: repository context is given as
+    /// `<file_sep>path\ncode` blocks before the FIM prompt.
+    pub fn file_separator(&self) -> Option<u32> {
+        self.file_separator
+    }
+
     /// Whether the template places the prefix last (then the prompt is `...prefix` and the model
     /// continues it directly).
     pub fn prefix_last(&self) -> bool {
@@ -174,10 +186,12 @@ fn piece_bytes(
         return piece.chars().map(|c| inverse[&c]).collect();
     }
     // SentencePiece-style: byte fallback tokens and the word-boundary marker.
-    if piece.len() == 6 && piece.starts_with("<0x") && piece.ends_with('>') {
-        if let Ok(b) = u8::from_str_radix(&piece[3..5], 16) {
-            return vec![b];
-        }
+    if piece.len() == 6
+        && piece.starts_with("<0x")
+        && piece.ends_with('>')
+        && let Ok(b) = u8::from_str_radix(&piece[3..5], 16)
+    {
+        return vec![b];
     }
     piece.replace('\u{2581}', " ").into_bytes()
 }

@@ -125,6 +125,7 @@ pub(crate) async fn suggest(
     };
     let settings = config.completion_settings();
     let cancel = job.cancel.clone();
+    let rel_path = server.relative_path(uri);
     let worker = tokio::task::spawn_blocking(move || {
         let tree = if fresh {
             tree
@@ -132,6 +133,7 @@ pub(crate) async fn suggest(
             refresh_tree(language, tree, &text)
         };
         let input = CompletionInput {
+            path: Some(&rel_path),
             text: &text,
             cursor,
             language,
