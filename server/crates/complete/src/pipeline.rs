@@ -210,6 +210,10 @@ pub fn complete(
 
 /// Most bytes of a file's own context (head + signatures).
 const FILE_CONTEXT_BYTES: usize = 1500;
+/// How far above the window to look for definitions.
+const CONTEXT_SCAN_BYTES: usize = 32 * 1024;
+/// How much of the file's start can be its head.
+const HEAD_BYTES: usize = 4096;
 
 /// The part of the file the prefix window cut off, condensed: its first lines (imports, module
 /// header) and the signatures of definitions that start above the window. Depends only on text
@@ -224,13 +228,23 @@ pub(crate) fn file_context(
         return None;
     }
     let above = &text[..window_start];
-    let defs = tree.map(|t| t.definitions(text)).unwrap_or_default();
-    let first_def = defs
+    // Only the definitions near the window (a big file holds tens of thousands) and the head.
+    let near = window_start.saturating_sub(CONTEXT_SCAN_BYTES);
+    let defs = tree
+        .map(|t| t.definitions_in(text, near..window_start))
+        .unwrap_or_default();
+    let head_end = text[..window_start.min(HEAD_BYTES)]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let head_defs = tree
+        .map(|t| t.definitions_in(text, 0..head_end))
+        .unwrap_or_default();
+    let first_def = head_defs
         .iter()
         .map(|d| d.range.start)
         .min()
-        .unwrap_or(above.len())
-        .min(above.len());
+        .unwrap_or(head_end)
+        .min(head_end);
     let mut out = String::new();
     for line in above[..first_def].lines().take(30) {
         if out.len() + line.len() > FILE_CONTEXT_BYTES / 2 {
@@ -241,8 +255,16 @@ pub(crate) fn file_context(
     }
     let mut signatures = Vec::new();
     // Callables and types; constants are too many to list and rarely what the cursor needs.
-    let wanted = |kind: &str| matches!(kind, "function" | "method" | "class" | "interface" | "type" | "macro");
-    for d in defs.iter().filter(|d| d.range.start < window_start && wanted(&d.kind)) {
+    let wanted = |kind: &str| {
+        matches!(
+            kind,
+            "function" | "method" | "class" | "interface" | "type" | "macro"
+        )
+    };
+    for d in defs
+        .iter()
+        .filter(|d| d.range.start < window_start && wanted(&d.kind))
+    {
         let indent: String = text
             [text[..d.range.start].rfind('\n').map_or(0, |i| i + 1)..d.range.start]
             .chars()

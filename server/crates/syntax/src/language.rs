@@ -293,6 +293,10 @@ mod tests {
         );
         assert_eq!(Language::from_path(Path::new("x.tsx")), Some(Language::Tsx));
         assert_eq!(
+            Language::from_path(Path::new("a.jsonc")),
+            Some(Language::Json)
+        );
+        assert_eq!(
             Language::from_path(Path::new("Cargo.lock")),
             Some(Language::Toml)
         );

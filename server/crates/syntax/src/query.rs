@@ -47,8 +47,9 @@ pub struct Definition {
     pub range: Range<usize>,
     /// The name within it.
     pub name_range: Range<usize>,
-    /// The definition up to its body (`def f(x):`, `fn f(x: u32) -> u32`), or its first line
-    /// when it has no body; trimmed, at most [`MAX_SIGNATURE_BYTES`] long.
+    /// From the start of the definition's line up to its body (`def f(x):`,
+    /// `pub fn f(x: u32) -> u32`, `type T struct`), or to the end of that line when it has no
+    /// body (constants always); trimmed, at most [`MAX_SIGNATURE_BYTES`] long.
     pub signature: String,
 }
 
@@ -232,6 +233,12 @@ impl SyntaxTree {
     /// `tags.scm` wins (so a `method` pattern placed before the `function` one takes
     /// precedence).
     pub fn definitions(&self, src: &str) -> Vec<Definition> {
+        self.definitions_in(src, 0..src.len())
+    }
+
+    /// [`Self::definitions`] restricted to definitions that intersect `range` (cheap on big
+    /// files when the range is small).
+    pub fn definitions_in(&self, src: &str, range: Range<usize>) -> Vec<Definition> {
         let Ok(query) = self.language().query(QueryKind::Tags) else {
             return Vec::new();
         };
@@ -246,6 +253,7 @@ impl SyntaxTree {
         let root = self.tree().root_node();
         let mut found: Vec<(usize, Node<'_>, Node<'_>, &str)> = Vec::new();
         let mut cursor = QueryCursor::new();
+        cursor.set_byte_range(range.start.min(src.len())..range.end.min(src.len()));
         let mut matches = cursor.matches(query, root, src.as_bytes());
         while let Some(m) = matches.next() {
             let mut name = None;
@@ -273,25 +281,43 @@ impl SyntaxTree {
         found.dedup_by_key(|(_, _, name, _)| name.byte_range());
         found.sort_by_key(|(_, node, name, _)| (node.start_byte(), name.start_byte()));
 
-        let mut blocks: Vec<Range<usize>> = context_nodes(self, src, 0..src.len())
-            .into_iter()
-            .filter(|(kind, _)| *kind == ContextKind::Block)
-            .map(|(_, node)| node.byte_range())
-            .collect();
-        blocks.sort_by_key(|b| b.start);
-        found
-            .into_iter()
-            .filter_map(|(_, node, name, kind)| {
-                let name_text = src.get(name.byte_range())?;
-                Some(Definition {
-                    kind: kind.to_owned(),
-                    name: name_text.to_owned(),
-                    range: node.byte_range(),
-                    name_range: name.byte_range(),
-                    signature: signature(src, node, name, kind, &blocks),
-                })
-            })
-            .collect()
+        // All `@block` ranges in start order, computed only if a definition has no body field.
+        let mut blocks: Option<Vec<Range<usize>>> = None;
+        let mut out = Vec::with_capacity(found.len());
+        for (_, node, name, kind) in found {
+            let Some(name_text) = src.get(name.byte_range()) else {
+                continue;
+            };
+            let body_start = body_field_start(node).or_else(|| {
+                // Otherwise the first block after the name (`type T struct {`), unless that is
+                // a constant's value.
+                if kind == "constant" {
+                    return None;
+                }
+                let blocks = blocks.get_or_insert_with(|| {
+                    let mut b: Vec<Range<usize>> = context_nodes(self, src, 0..src.len())
+                        .into_iter()
+                        .filter(|(kind, _)| *kind == ContextKind::Block)
+                        .map(|(_, node)| node.byte_range())
+                        .collect();
+                    b.sort_by_key(|b| b.start);
+                    b
+                });
+                let i = blocks.partition_point(|b| b.start < name.end_byte());
+                blocks
+                    .get(i)
+                    .filter(|b| b.start < node.end_byte())
+                    .map(|b| b.start)
+            });
+            out.push(Definition {
+                kind: kind.to_owned(),
+                name: name_text.to_owned(),
+                range: node.byte_range(),
+                name_range: name.byte_range(),
+                signature: signature(src, node, body_start),
+            });
+        }
+        out
     }
 
     /// How many syntax errors intersect `range`: outermost `ERROR` nodes plus `MISSING` nodes
@@ -353,42 +379,27 @@ fn line_start_if_first(src: &str, at: usize) -> Option<usize> {
         .then_some(line_start)
 }
 
-/// The definition's text up to its body, or its first line; see [`Definition::signature`].
-/// The body is the `body` field (of the node or of its `value`), else the first `@block` after
-/// the name.
-/// It starts at the start of the definition's line, so keywords outside the captured node
-/// (`type` before a Go `type_spec`, `const` before a JS declarator) are kept.
-fn signature(
-    src: &str,
-    node: Node<'_>,
-    name: Node<'_>,
-    kind: &str,
-    blocks: &[Range<usize>],
-) -> String {
-    let body_start = node
-        .child_by_field_name("body")
+/// Where the definition's body starts, from the `body` field of the node or of its `value`
+/// (`const f = () => {..}`).
+fn body_field_start(node: Node<'_>) -> Option<usize> {
+    node.child_by_field_name("body")
         .or_else(|| {
             node.child_by_field_name("value")
                 .and_then(|value| value.child_by_field_name("body"))
         })
         .map(|body| body.start_byte())
-        .or_else(|| {
-            // Otherwise the first block after the name (`type T struct {`), unless that is a
-            // constant's value.
-            if kind == "constant" {
-                return None;
-            }
-            let i = blocks.partition_point(|b| b.start < name.end_byte());
-            blocks
-                .get(i)
-                .filter(|b| b.start < node.end_byte())
-                .map(|b| b.start)
-        })
-        .filter(|&start| start > node.start_byte());
-    let end = body_start.unwrap_or_else(|| {
-        let text = node_text(src, node);
-        node.start_byte() + text.find('\n').unwrap_or(text.len())
-    });
+}
+
+/// The definition's text up to `body_start`, or its first line; see [`Definition::signature`].
+/// It starts at the start of the definition's line, so keywords outside the captured node
+/// (`type` before a Go `type_spec`, `const` before a JS declarator) are kept.
+fn signature(src: &str, node: Node<'_>, body_start: Option<usize>) -> String {
+    let end = body_start
+        .filter(|&start| start > node.start_byte())
+        .unwrap_or_else(|| {
+            let text = node_text(src, node);
+            node.start_byte() + text.find('\n').unwrap_or(text.len())
+        });
     let start = src
         .get(..node.start_byte())
         .map_or(node.start_byte(), |before| {

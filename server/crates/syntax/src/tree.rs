@@ -17,7 +17,10 @@ use crate::Language;
 pub const MAX_PARSE_BYTES: usize = 8 * 1024 * 1024;
 
 /// A parse (fresh or incremental) that runs longer than this is abandoned.
-pub const PARSE_TIMEOUT: Duration = Duration::from_millis(1500);
+///
+/// A first parse runs at a few MB/s (an 8 MiB file takes seconds), so callers should do it
+/// off the request path; a reparse after a small edit takes milliseconds.
+pub const PARSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One edit of a document, in bytes and (row, byte column) points, as tree-sitter needs it.
 ///
