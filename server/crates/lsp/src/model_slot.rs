@@ -29,13 +29,6 @@ impl ModelSlot {
             .unwrap_or(ModelState::Loading)
     }
 
-    pub fn backend(&self) -> Option<Arc<dyn Backend>> {
-        match self.state() {
-            ModelState::Ready(b) => Some(b),
-            _ => None,
-        }
-    }
-
     /// Loads the model on a blocking thread; `done` is called with the outcome.
     pub fn load(
         &self,

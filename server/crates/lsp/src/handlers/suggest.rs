@@ -11,6 +11,7 @@ use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::Uri;
 
 use crate::handlers::document::refresh_tree;
+use crate::model_slot::ModelState;
 use crate::server::MoatServer;
 
 pub(crate) struct Suggestion {
@@ -76,8 +77,13 @@ pub(crate) async fn suggest(
             )));
         }
     }
-    let Some(backend) = server.model.backend() else {
-        return Ok(None);
+    let backend = match server.model.state() {
+        ModelState::Ready(backend) => backend,
+        ModelState::Loading => return Ok(None),
+        ModelState::Failed(message) => {
+            tracing::debug!("no suggestion: {message}");
+            return Ok(None);
+        }
     };
 
     // Typing through the shown suggestion: answer at once, no model.
