@@ -26,6 +26,11 @@ pub(crate) struct DocState {
     /// Edited on every change; reparsed lazily (off the editor's path) when a request needs it.
     pub tree: Option<SyntaxTree>,
     pub tree_fresh: bool,
+    /// Edits since the last stored parse, so a tree parsed from an older snapshot (while the user
+    /// kept typing) can be brought up to date instead of thrown away.
+    pub pending_edits: Vec<(u64, moat_syntax::TextEdit)>,
+    /// Counts applied changes (LSP versions are the client's and need not be dense).
+    pub revision: u64,
     pub shown: Option<ShownSuggestion>,
 }
 

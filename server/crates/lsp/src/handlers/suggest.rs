@@ -10,7 +10,7 @@ use moat_text::Position;
 use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::Uri;
 
-use crate::handlers::document::refresh_tree;
+use crate::handlers::document::{refresh_tree, store_tree};
 use crate::model_slot::ModelState;
 use crate::server::MoatServer;
 
@@ -113,7 +113,7 @@ pub(crate) async fn suggest(
         return Err(RpcError::request_cancelled());
     }
 
-    let (text, cursor, language, tree, fresh, version) = {
+    let (text, cursor, language, tree, fresh, revision) = {
         let Some(state) = server.docs.get(&key) else {
             return Ok(None);
         };
@@ -126,7 +126,7 @@ pub(crate) async fn suggest(
             state.language,
             state.tree.clone(),
             state.tree_fresh,
-            state.doc.version(),
+            state.revision,
         )
     };
     let settings = config.completion_settings();
@@ -154,11 +154,8 @@ pub(crate) async fn suggest(
         RpcError::internal_error()
     })?;
 
-    if let Some(mut state) = server.docs.get_mut(&key)
-        && state.doc.version() == version
-    {
-        state.tree = tree;
-        state.tree_fresh = true;
+    if let Some(mut state) = server.docs.get_mut(&key) {
+        store_tree(&mut state, revision, tree);
     }
     match result {
         Ok(r) => {
@@ -174,7 +171,7 @@ pub(crate) async fn suggest(
                 return Ok(None);
             }
             if let Some(mut state) = server.docs.get_mut(&key)
-                && state.doc.version() == version
+                && state.revision == revision
             {
                 state.shown = Some(ShownSuggestion::new(&text, cursor, &r.text));
             }
