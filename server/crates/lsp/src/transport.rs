@@ -26,7 +26,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn content_length(header: &[u8]) -> Result<usize, String> {
     let header = std::str::from_utf8(header).map_err(|_| "a header is not UTF-8".to_string())?;
     let mut length = None;
-    for line in header.split("\r\n") {
+    for line in header.split("\r\n").filter(|l| !l.is_empty()) {
         let Some((name, value)) = line.split_once(':') else {
             return Err(format!("bad header line {line:?}"));
         };
@@ -92,7 +92,11 @@ impl Deframer {
             }
             Err(why) => {
                 // Resynchronise at a later "Content-Length" inside the block, else drop it.
-                let skip = find(&self.buf[1..end], b"Content-Length").map_or(end + 4, |i| i + 1);
+                let skip = self
+                    .buf
+                    .get(1..end)
+                    .and_then(|block| find(block, b"Content-Length"))
+                    .map_or(end + 4, |i| i + 1);
                 self.buf.drain(..skip);
                 Some(Err(why))
             }
@@ -187,6 +191,17 @@ mod tests {
         assert_eq!(good[0], GOOD);
         assert_eq!(good[1], GOOD);
         assert_eq!(out.iter().filter(|r| r.is_err()).count(), 5, "{out:?}");
+    }
+
+    #[test]
+    fn blank_lines_before_a_header() {
+        let mut input = b"\r\n\r\n".to_vec();
+        input.extend(b"\r\n");
+        input.extend(frame(GOOD));
+        for step in [1, 3, 1000] {
+            let out = run(&input, step);
+            assert_eq!(out.last(), Some(&Ok(GOOD.to_vec())), "{out:?}");
+        }
     }
 
     #[test]
