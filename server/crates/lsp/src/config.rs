@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use moat_complete::CompletionSettings;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Config {
     /// Folder (or model.toml) of the model to run. Default: the bundled default model.
@@ -62,7 +62,51 @@ impl Config {
         if section.is_null() {
             return Ok(Config::default());
         }
-        serde_json::from_value(section.clone()).map_err(|e| format!("invalid moat settings: {e}"))
+        serde_json::from_value(section.clone()).map_err(|e| {
+            // Name the bad keys: try each on its own.
+            let bad: Vec<String> = section
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, v)| {
+                            serde_json::from_value::<Config>(serde_json::json!({ k.as_str(): v }))
+                                .is_err()
+                        })
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if bad.is_empty() {
+                format!("invalid moat settings: {e}")
+            } else {
+                format!("invalid moat settings ({e}): {}", bad.join(", "))
+            }
+        })
+    }
+
+    /// Applies the valid keys of `value` over `self`; returns the message for the invalid ones.
+    pub fn merged(&self, value: &serde_json::Value) -> (Config, Option<String>) {
+        match Config::from_json(value) {
+            Ok(c) => (c, None),
+            Err(message) => {
+                let section = value.get("moat").unwrap_or(value);
+                let mut merged = serde_json::to_value(self).unwrap_or_default();
+                if let (Some(target), Some(source)) = (merged.as_object_mut(), section.as_object())
+                {
+                    for (k, v) in source {
+                        if serde_json::from_value::<Config>(serde_json::json!({ k.as_str(): v }))
+                            .is_ok()
+                        {
+                            target.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                (
+                    serde_json::from_value(merged).unwrap_or_else(|_| self.clone()),
+                    Some(message),
+                )
+            }
+        }
     }
 
     pub fn completion_settings(&self) -> CompletionSettings {
@@ -108,7 +152,14 @@ mod tests {
         assert!(c.serves_language("python"));
         let c = Config::from_json(&serde_json::json!({"maxTokens": 7})).unwrap();
         assert_eq!(c.max_tokens, 7);
-        assert!(Config::from_json(&serde_json::json!({"maxTokens": "lots"})).is_err());
+        let e = Config::from_json(&serde_json::json!({"maxTokens": "lots", "debounceMs": 3}))
+            .unwrap_err();
+        assert!(e.contains("maxTokens = \"lots\""), "{e}");
+        let (c, e) =
+            Config::default().merged(&serde_json::json!({"maxTokens": "lots", "debounceMs": 3}));
+        assert_eq!(c.debounce_ms, 3, "valid keys still apply");
+        assert_eq!(c.max_tokens, Config::default().max_tokens);
+        assert!(e.is_some());
         assert_eq!(
             Config::from_json(&serde_json::Value::Null).unwrap(),
             Config::default()

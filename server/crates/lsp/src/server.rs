@@ -36,7 +36,7 @@ pub(crate) struct DocState {
 
 pub struct MoatServer {
     pub(crate) client: Client,
-    pub(crate) docs: DashMap<String, DocState>,
+    pub(crate) docs: Arc<DashMap<String, DocState>>,
     pub(crate) config: RwLock<Config>,
     pub(crate) encoding: OnceLock<PositionEncoding>,
     pub(crate) model: ModelSlot,
@@ -92,7 +92,7 @@ impl MoatServer {
     ) -> Self {
         Self {
             client,
-            docs: DashMap::new(),
+            docs: Arc::new(DashMap::new()),
             config: RwLock::new(Config::default()),
             encoding: OnceLock::new(),
             model: ModelSlot::default(),
@@ -196,26 +196,23 @@ impl MoatServer {
     }
 
     fn apply_settings(&self, value: &serde_json::Value) {
-        match Config::from_json(value) {
-            Ok(new) => {
-                let old = self.config();
-                let reload = old.model_changed(&new);
-                if let Ok(mut c) = self.config.write() {
-                    *c = new;
-                }
-                if reload && !matches!(self.model.state(), ModelState::Loading) {
-                    self.start_model_load();
-                }
-            }
-            Err(message) => {
-                tracing::warn!("{message}");
-                let client = self.client.clone();
-                tokio::spawn(async move {
-                    client
-                        .show_message(MessageType::WARNING, format!("moat: {message}"))
-                        .await
-                });
-            }
+        let old = self.config();
+        let (new, problem) = old.merged(value);
+        let reload = old.model_changed(&new);
+        if let Ok(mut c) = self.config.write() {
+            *c = new;
+        }
+        if reload && !matches!(self.model.state(), ModelState::Loading) {
+            self.start_model_load();
+        }
+        if let Some(message) = problem {
+            tracing::warn!("{message}");
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                client
+                    .show_message(MessageType::WARNING, format!("moat: {message}"))
+                    .await
+            });
         }
     }
 }

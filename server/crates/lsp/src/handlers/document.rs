@@ -19,9 +19,8 @@ pub(crate) fn did_open(server: &MoatServer, params: DidOpenTextDocumentParams) {
     let key = item.uri.to_string();
     let language = language_of(&item.language_id, &key);
     let doc = Document::new(&item.text, item.version, item.language_id);
-    // Parsing a new document is deferred too: the first request parses it on a worker thread.
     server.docs.insert(
-        key,
+        key.clone(),
         DocState {
             doc,
             language,
@@ -32,7 +31,24 @@ pub(crate) fn did_open(server: &MoatServer, params: DidOpenTextDocumentParams) {
             shown: None,
         },
     );
+    // The first parse runs in the background: a big file can take seconds, and neither typing
+    // nor the first requests wait for it (they go without syntax until it lands).
+    if let Some(language) = language {
+        let docs = server.docs.clone();
+        let text = item.text;
+        tokio::task::spawn_blocking(move || {
+            let tree = SyntaxTree::parse(language, &text);
+            if let Some(mut state) = docs.get_mut(&key)
+                && state.tree.is_none()
+            {
+                store_tree(&mut state, 0, tree);
+            }
+        });
+    }
 }
+
+/// Files above this size are not parsed on the request path when they have no tree yet.
+pub(crate) const PARSE_INLINE_MAX_BYTES: usize = 256 * 1024;
 
 fn to_text_edit(e: &Edit) -> TextEdit {
     TextEdit {

@@ -10,7 +10,7 @@ use moat_text::Position;
 use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::Uri;
 
-use crate::handlers::document::{refresh_tree, store_tree};
+use crate::handlers::document::{PARSE_INLINE_MAX_BYTES, refresh_tree, store_tree};
 use crate::model_slot::ModelState;
 use crate::server::MoatServer;
 
@@ -133,7 +133,7 @@ pub(crate) async fn suggest(
     let cancel = job.cancel.clone();
     let rel_path = server.relative_path(uri);
     let worker = tokio::task::spawn_blocking(move || {
-        let tree = if fresh {
+        let tree = if fresh || (tree.is_none() && text.len() > PARSE_INLINE_MAX_BYTES) {
             tree
         } else {
             refresh_tree(language, tree, &text)
