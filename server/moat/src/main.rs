@@ -195,11 +195,17 @@ fn run_complete(location: &str, args: &ModelArgs, max_tokens: usize, json: bool)
             "elapsed_ms": result.elapsed.as_secs_f64() * 1000.0,
             "model": backend.describe(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_out(&serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{}", result.text);
+        print_out(&result.text);
     }
     Ok(())
+}
+
+/// Prints a line to stdout; a closed pipe (`moat complete … | head`) is not an error.
+fn print_out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 fn run_doctor(args: &ModelArgs) -> Result<()> {

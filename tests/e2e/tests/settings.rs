@@ -38,7 +38,8 @@ fn enable_false_and_disabled_languages() {
 
     configure(
         &mut server,
-        json!({ "moat": { "disabledLanguages": ["python"], "debounceMs": 0 } }),
+        // Settings merge: keys left out keep their value, so `enable` must be turned back on.
+        json!({ "moat": { "enable": true, "disabledLanguages": ["python"], "debounceMs": 0 } }),
     );
     assert_eq!(counts(&mut server, PY_URI, PY_TEXT), (0, 0));
     assert_eq!(counts(&mut server, RS_URI, RS_TEXT), (1, 1));
@@ -58,7 +59,7 @@ fn enable_false_and_disabled_languages() {
     assert_eq!(counts(&mut server, RS_URI, RS_TEXT), (1, 1));
 
     // Back on.
-    configure(&mut server, json!({ "moat": {} }));
+    configure(&mut server, json!({ "moat": { "disabledLanguages": [] } }));
     assert_eq!(counts(&mut server, PY_URI, PY_TEXT), (1, 1));
     assert_eq!(server.shutdown_and_exit().code(), Some(0));
 }

@@ -13,6 +13,14 @@ pub struct PostContext<'a> {
     pub line_comment: Option<&'a str>,
 }
 
+/// The cursor's line holds only indentation before the cursor.
+fn at_indentation(prefix: &str) -> bool {
+    prefix
+        .rsplit('\n')
+        .next()
+        .is_some_and(|line| line.chars().all(|c| c == ' ' || c == '\t'))
+}
+
 fn is_closer_text(s: &str) -> bool {
     !s.is_empty()
         && s.chars().all(|c| {
@@ -33,6 +41,11 @@ pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
             .to_string(),
         Mode::MultiLine => raw.trim_end().to_string(),
     };
+    // The user already typed the indentation: the model's own leading indentation is extra.
+    if at_indentation(cx.prefix) {
+        let trimmed = text.trim_start_matches([' ', '\t']).len();
+        text.drain(..text.len() - trimmed);
+    }
     let rest_of_line = cx.suffix.split('\n').next().unwrap_or_default();
 
     // Echo of the suffix: the suggestion ends with what already follows the cursor.

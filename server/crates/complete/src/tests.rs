@@ -310,3 +310,9 @@ fn file_context_brings_imports_and_signatures_from_above_the_window() {
         "import os\nimport json\n\ndef load_config(path, strict=False):\n"
     );
 }
+
+#[test]
+fn leading_indentation_is_not_doubled_on_a_fresh_line() {
+    let got = check("def f(n):\n    $0\n", Language::Python, "    return n\n");
+    assert_eq!(got, "return n");
+}

@@ -84,29 +84,28 @@ impl Config {
         })
     }
 
-    /// Applies the valid keys of `value` over `self`; returns the message for the invalid ones.
+    /// Applies the keys present in `value` over `self` (absent keys keep their value); invalid
+    /// keys are skipped and named in the returned message.
     pub fn merged(&self, value: &serde_json::Value) -> (Config, Option<String>) {
-        match Config::from_json(value) {
-            Ok(c) => (c, None),
-            Err(message) => {
-                let section = value.get("moat").unwrap_or(value);
-                let mut merged = serde_json::to_value(self).unwrap_or_default();
-                if let (Some(target), Some(source)) = (merged.as_object_mut(), section.as_object())
-                {
-                    for (k, v) in source {
-                        if serde_json::from_value::<Config>(serde_json::json!({ k.as_str(): v }))
-                            .is_ok()
-                        {
-                            target.insert(k.clone(), v.clone());
-                        }
-                    }
+        let section = value.get("moat").unwrap_or(value);
+        let Some(source) = section.as_object() else {
+            let problem = (!section.is_null())
+                .then(|| format!("moat settings must be an object, got {section}"));
+            return (self.clone(), problem);
+        };
+        let problem = Config::from_json(section).err();
+        let mut merged = serde_json::to_value(self).unwrap_or_default();
+        if let Some(target) = merged.as_object_mut() {
+            for (k, v) in source {
+                if serde_json::from_value::<Config>(serde_json::json!({ k.as_str(): v })).is_ok() {
+                    target.insert(k.clone(), v.clone());
                 }
-                (
-                    serde_json::from_value(merged).unwrap_or_else(|_| self.clone()),
-                    Some(message),
-                )
             }
         }
+        (
+            serde_json::from_value(merged).unwrap_or_else(|_| self.clone()),
+            problem,
+        )
     }
 
     pub fn completion_settings(&self) -> CompletionSettings {
@@ -160,6 +159,9 @@ mod tests {
         assert_eq!(c.debounce_ms, 3, "valid keys still apply");
         assert_eq!(c.max_tokens, Config::default().max_tokens);
         assert!(e.is_some());
+        // Absent keys keep their current value.
+        let (d, e) = c.merged(&serde_json::json!({"moat": {"threads": 4}}));
+        assert_eq!((d.debounce_ms, d.threads, e), (3, 4, None));
         assert_eq!(
             Config::from_json(&serde_json::Value::Null).unwrap(),
             Config::default()

@@ -276,7 +276,14 @@ impl LanguageServer for MoatServer {
             )),
             completion_provider: Some(CompletionOptions {
                 resolve_provider: Some(false),
-                trigger_characters: None,
+                // Clients without inline completion (Helix) ask on identifier characters only;
+                // these make them ask where a suggestion is most useful too.
+                trigger_characters: Some(
+                    [".", "(", "[", "{", ",", ":", "=", " "]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                ),
                 ..Default::default()
             }),
             inline_completion_provider: Some(OneOf::Left(true)),
