@@ -1,0 +1,683 @@
+#!/usr/bin/env python3
+"""Protocol-level test of moat as Helix sees it (Helix has no inline completion and is not
+installable here, so this replays what Helix 25.x sends and does, against the real binary).
+
+What Helix does (helix-term/src/handlers/completion*.rs, helix-term/src/ui/completion.rs,
+helix-lsp/src/client.rs and helix-lsp/src/lib.rs in Helix 25.07):
+
+* initialize: its client capabilities (no inlineCompletion; positionEncodings
+  ["utf-8", "utf-32", "utf-16"]), then `initialized`, then didChangeConfiguration with the
+  server's `config` table from languages.toml;
+* didOpen, then one incremental didChange per keystroke;
+* automatic completion only when the `completion-trigger-len` (2) characters before the cursor
+  are word characters, after `completion-timeout` (250 ms) without typing; Ctrl-x asks at once
+  (a manual trigger, needed on a blank line); context.triggerKind = Invoked (1); while the list
+  is incomplete, each further keystroke asks again (TriggerForIncompleteCompletions, 3);
+* the menu opens with nothing selected, fuzzy-filtered by the word before the cursor against
+  filterText; Tab selects (and previews) the first item, Enter accepts;
+* accepting a plain-text item with a textEdit: the edit's range is turned into offsets relative to
+  the cursor, and that range of the document is replaced by newText (multi-line as is), then the
+  change goes to the server as a didChange.
+
+Each case checks that the buffer after accepting equals the typed text + the suggestion that a
+second, independent moat process gives for the same text and cursor through
+textDocument/inlineCompletion (the model is deterministic).
+
+Usage: replay.py [--moat BIN] [--model DIR] [-k NAME]
+Prints "ok - NAME" / "not ok - NAME: why" per case and "N passed, M failed" last.
+Python 3.11 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+WAIT = 10.0  # seconds: the most any single wait lasts
+
+HELIX_CAPABILITIES = {
+    "workspace": {
+        "configuration": True,
+        "didChangeConfiguration": {"dynamicRegistration": False},
+        "workspaceFolders": True,
+        "applyEdit": True,
+        "symbol": {"dynamicRegistration": False, "symbolKind": {"valueSet": list(range(1, 27))}},
+        "executeCommand": {"dynamicRegistration": False},
+        "inlayHint": {"refreshSupport": False},
+        "workspaceEdit": {
+            "documentChanges": True,
+            "resourceOperations": ["create", "rename", "delete"],
+            "failureHandling": "abort",
+            "normalizesLineEndings": False,
+        },
+        "didChangeWatchedFiles": {"dynamicRegistration": True, "relativePatternSupport": True},
+        "fileOperations": {
+            "willCreate": True,
+            "didCreate": True,
+            "willRename": True,
+            "didRename": True,
+            "willDelete": True,
+            "didDelete": True,
+        },
+        "diagnostic": {"refreshSupport": True},
+    },
+    "textDocument": {
+        "completion": {
+            "completionItem": {
+                "snippetSupport": True,
+                "resolveSupport": {"properties": ["documentation", "detail", "additionalTextEdits"]},
+                "insertReplaceSupport": True,
+                "deprecatedSupport": True,
+                "tagSupport": {"valueSet": [1]},
+            },
+            "completionItemKind": {},
+        },
+        "hover": {"contentFormat": ["markdown"]},
+        "signatureHelp": {
+            "signatureInformation": {
+                "documentationFormat": ["markdown"],
+                "parameterInformation": {"labelOffsetSupport": True},
+                "activeParameterSupport": True,
+            }
+        },
+        "rename": {"dynamicRegistration": False, "prepareSupport": True, "honorsChangeAnnotations": False},
+        "formatting": {"dynamicRegistration": False},
+        "codeAction": {
+            "codeActionLiteralSupport": {
+                "codeActionKind": {
+                    "valueSet": [
+                        "",
+                        "quickfix",
+                        "refactor",
+                        "refactor.extract",
+                        "refactor.inline",
+                        "refactor.rewrite",
+                        "source",
+                        "source.organizeImports",
+                        "source.fixAll",
+                    ]
+                }
+            },
+            "isPreferredSupport": True,
+            "disabledSupport": True,
+            "dataSupport": True,
+            "resolveSupport": {"properties": ["edit", "command"]},
+        },
+        "diagnostic": {"dynamicRegistration": False, "relatedDocumentSupport": True},
+        "publishDiagnostics": {"versionSupport": True, "tagSupport": {"valueSet": [1, 2]}},
+        "inlayHint": {"dynamicRegistration": False},
+        "documentLink": {"dynamicRegistration": False, "tooltipSupport": False},
+        "callHierarchy": {"dynamicRegistration": False},
+        "documentSymbol": {
+            "dynamicRegistration": False,
+            "symbolKind": {"valueSet": list(range(1, 27))},
+            "hierarchicalDocumentSymbolSupport": False,
+        },
+    },
+    "window": {
+        "showMessage": {"messageActionItem": {"additionalPropertiesSupport": True}},
+        "workDoneProgress": True,
+        "showDocument": {"support": True},
+    },
+    "general": {"positionEncodings": ["utf-8", "utf-32", "utf-16"]},
+}
+
+# What an inline-completion client (VS Code) offers: the independent reference server.
+REFERENCE_CAPABILITIES = {
+    "textDocument": {"inlineCompletion": {"dynamicRegistration": False}},
+    "general": {"positionEncodings": ["utf-16"]},
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def char_is_word(ch: str) -> bool:
+    # helix-core chars::char_is_word
+    return ch.isalnum() or ch == "_"
+
+
+# ---------------------------------------------------------------------------------------------
+# Positions: LSP (line, character in an encoding) <-> offsets in a str (code points, like a Rope)
+
+
+def line_starts(text: str) -> list[int]:
+    starts = [0]
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            starts.append(i + 1)
+    return starts
+
+
+def units(s: str, encoding: str) -> int:
+    if encoding == "utf-8":
+        return len(s.encode("utf-8"))
+    if encoding == "utf-16":
+        return len(s.encode("utf-16-le")) // 2
+    return len(s)
+
+
+def to_position(text: str, offset: int, encoding: str) -> dict:
+    starts = line_starts(text)
+    line = max(i for i, s in enumerate(starts) if s <= offset)
+    return {"line": line, "character": units(text[starts[line] : offset], encoding)}
+
+
+def to_offset(text: str, pos: dict, encoding: str) -> int:
+    starts = line_starts(text)
+    if pos["line"] >= len(starts):
+        raise Failure(f"position {pos} is past the end of the document")
+    start = starts[pos["line"]]
+    end = starts[pos["line"] + 1] - 1 if pos["line"] + 1 < len(starts) else len(text)
+    count = 0
+    for i in range(start, end + 1):
+        if count == pos["character"]:
+            return i
+        if i == end:
+            break
+        count += units(text[i], encoding)
+    raise Failure(f"position {pos} does not fall on a character boundary ({encoding})")
+
+
+# ---------------------------------------------------------------------------------------------
+# A minimal LSP client over the server's stdio
+
+
+class Server:
+    def __init__(self, cmd: list[str], log_path: Path):
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log
+        )
+        self.next_id = 0
+        self.responses: dict[int, queue.Queue] = {}
+        self.notifications: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.encoding = "utf-16"
+        self.status: list[dict] = []
+
+    def _read(self):
+        out = self.proc.stdout
+        while True:
+            headers = {}
+            while True:
+                line = out.readline()
+                if not line:
+                    return
+                line = line.strip()
+                if not line:
+                    break
+                k, _, v = line.decode("ascii").partition(":")
+                headers[k.strip().lower()] = v.strip()
+            body = out.read(int(headers["content-length"]))
+            msg = json.loads(body)
+            if "id" in msg and "method" in msg:
+                self._answer_server_request(msg)
+            elif "id" in msg:
+                with self.lock:
+                    q = self.responses.get(msg["id"])
+                if q:
+                    q.put(msg)
+            else:
+                if msg.get("method") == "moat/status":
+                    self.status.append(msg["params"])
+                self.notifications.put(msg)
+
+    def _answer_server_request(self, msg):
+        method = msg["method"]
+        if method == "workspace/configuration":
+            result = [self.config for _ in msg["params"].get("items", [])]
+        else:
+            result = None
+        self._send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
+
+    def _send(self, msg):
+        body = json.dumps(msg).encode("utf-8")
+        data = b"Content-Length: %d\r\n\r\n" % len(body) + body
+        with self.lock:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def request_async(self, method: str, params) -> tuple[int, queue.Queue]:
+        with self.lock:
+            self.next_id += 1
+            rid = self.next_id
+            q: queue.Queue = queue.Queue()
+            self.responses[rid] = q
+        self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        return rid, q
+
+    def wait_response(self, rid: int, q: queue.Queue, timeout: float = WAIT):
+        try:
+            msg = q.get(timeout=timeout)
+        except queue.Empty:
+            raise Failure(f"no answer to request {rid} within {timeout} s") from None
+        with self.lock:
+            self.responses.pop(rid, None)
+        if "error" in msg:
+            raise Failure(f"request {rid} failed: {msg['error']}")
+        return msg.get("result")
+
+    def request(self, method: str, params, timeout: float = WAIT):
+        rid, q = self.request_async(method, params)
+        return self.wait_response(rid, q, timeout)
+
+    def notify(self, method: str, params):
+        self._send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def initialize(self, capabilities: dict, config: dict, root: Path, client_name: str):
+        self.config = config
+        result = self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "workspaceFolders": [{"uri": root.as_uri(), "name": root.name}],
+                "rootPath": str(root),
+                "rootUri": root.as_uri(),
+                "initializationOptions": config,
+                "capabilities": capabilities,
+                "clientInfo": {"name": client_name, "version": "25.07.1 (replay)"},
+            },
+        )
+        self.capabilities = result["capabilities"]
+        self.encoding = self.capabilities.get("positionEncoding", "utf-16")
+        self.notify("initialized", {})
+        # Helix sends the `config` table again once initialized.
+        self.notify("workspace/didChangeConfiguration", {"settings": config})
+        return result
+
+    def wait_ready(self):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if any(s.get("state") == "ready" for s in self.status):
+                return
+            if any(s.get("state") == "error" for s in self.status):
+                raise Failure(f"moat/status error: {self.status}")
+            time.sleep(0.02)
+        raise Failure(f"the model did not get ready within {WAIT} s (status: {self.status})")
+
+    def close(self):
+        try:
+            if self.proc.poll() is None:
+                self.request("shutdown", None, timeout=5)
+                self.notify("exit", None)
+                self.proc.wait(timeout=5)
+        except Exception:
+            pass
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            self.log.close()
+        return self.proc.returncode
+
+
+# ---------------------------------------------------------------------------------------------
+# Helix's side
+
+
+class HelixBuffer:
+    """A document as Helix holds it, with the cursor (a char offset) and the LSP version."""
+
+    def __init__(self, server: Server, path: Path, text: str, cursor: int, language_id: str):
+        self.server = server
+        self.uri = path.as_uri()
+        self.text = text
+        self.cursor = cursor
+        self.version = 0
+        self.language_id = language_id
+        server.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": self.uri,
+                    "languageId": language_id,
+                    "version": self.version,
+                    "text": text,
+                }
+            },
+        )
+
+    def replace(self, start: int, end: int, new: str):
+        """One transaction: replace text[start:end] by new and tell the server (incremental)."""
+        enc = self.server.encoding
+        change = {
+            "range": {
+                "start": to_position(self.text, start, enc),
+                "end": to_position(self.text, end, enc),
+            },
+            "text": new,
+        }
+        self.text = self.text[:start] + new + self.text[end:]
+        self.version += 1
+        self.server.notify(
+            "textDocument/didChange",
+            {"textDocument": {"uri": self.uri, "version": self.version}, "contentChanges": [change]},
+        )
+
+    def type(self, chars: str, delay: float = 0.04):
+        for ch in chars:
+            self.replace(self.cursor, self.cursor, ch)
+            self.cursor += 1
+            time.sleep(delay)
+
+    def auto_trigger_applies(self, trigger_len: int = 2) -> bool:
+        before = self.text[: self.cursor]
+        tail = before[-trigger_len:]
+        return len(tail) == trigger_len and all(char_is_word(c) for c in tail)
+
+    def word_before(self) -> str:
+        i = self.cursor
+        while i > 0 and char_is_word(self.text[i - 1]):
+            i -= 1
+        return self.text[i : self.cursor]
+
+    def completion(self, trigger_kind: int) -> dict:
+        params = {
+            "textDocument": {"uri": self.uri},
+            "position": to_position(self.text, self.cursor, self.server.encoding),
+            "context": {"triggerKind": trigger_kind},
+        }
+        return self.server.request("textDocument/completion", params)
+
+    def accept(self, item: dict):
+        """Tab (select the first item) + Enter (accept), as lsp_item_to_transaction does it."""
+        if item.get("insertTextFormat") == 2 or item.get("kind") == 15:
+            raise Failure("the item is a snippet: Helix would parse and re-indent it")
+        edit = item.get("textEdit")
+        if edit is None:
+            new_text = item.get("insertText") or item["label"]
+            start, end = self.cursor - len(self.word_before()), self.cursor
+        else:
+            rng = edit.get("range") or edit.get("insert")  # InsertReplaceEdit: insert mode
+            start = to_offset(self.text, rng["start"], self.server.encoding)
+            end = to_offset(self.text, rng["end"], self.server.encoding)
+            new_text = edit["newText"]
+            # Helix keeps the offsets relative to the cursor and applies them at the cursor.
+            start_off, end_off = start - self.cursor, end - self.cursor
+            start, end = self.cursor + start_off, self.cursor + end_off
+            if start < 0 or end > len(self.text):
+                raise Failure(f"textEdit range {rng} is outside the document")
+        self.replace(start, end, new_text)
+        self.cursor = start + len(new_text)
+
+
+def fuzzy_matches(pattern: str, text: str) -> bool:
+    it = iter(text.lower())
+    return all(ch in it for ch in pattern.lower())
+
+
+def reference_suggestion(args, tmp: Path, path: Path, text: str, cursor: int, language_id: str, config: dict) -> str:
+    """What a fresh moat process suggests for `text` at `cursor` via textDocument/inlineCompletion."""
+    server = Server(moat_cmd(args), tmp / "reference.moat.log")
+    try:
+        server.initialize(REFERENCE_CAPABILITIES, config, tmp, "reference")
+        server.wait_ready()
+        uri = path.as_uri()
+        server.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": language_id, "version": 1, "text": text}},
+        )
+        result = server.request(
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": uri},
+                "position": to_position(text, cursor, server.encoding),
+                "context": {"triggerKind": 1},
+            },
+        )
+        items = (result or {}).get("items", result) or []
+        return items[0]["insertText"] if items else ""
+    finally:
+        server.close()
+
+
+def moat_cmd(args) -> list[str]:
+    return [args.moat, "serve", "--model", args.model]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+
+def run_case(args, tmp: Path, name: str, original: str, typed: str, *, manual: bool,
+             expect_multiline: bool, language_id: str = "python", suffix: str = ".py",
+             config: dict | None = None, type_one_more: bool = False) -> str:
+    config = config if config is not None else {"maxTokens": 48, "maxLines": 4}
+    path = tmp / f"{name}{suffix}"
+    path.write_text(original, encoding="utf-8")
+    server = Server(moat_cmd(args), tmp / f"{name}.moat.log")
+    failed = True
+    try:
+        init = server.initialize(HELIX_CAPABILITIES, config, tmp, "helix")
+        caps = init["capabilities"]
+        if caps.get("completionProvider") is None:
+            raise Failure("the server offers no completionProvider")
+        if server.encoding not in ("utf-8", "utf-32", "utf-16"):
+            raise Failure(f"unexpected position encoding {server.encoding}")
+        server.wait_ready()
+        buf = HelixBuffer(server, path, original, len(original), language_id)
+        buf.type(typed)
+
+        if manual:
+            # Ctrl-x: a manual trigger, sent at once.
+            trigger_kind = 1
+        else:
+            if not buf.auto_trigger_applies():
+                raise Failure(
+                    f"Helix would not ask automatically here (the 2 characters before the cursor "
+                    f"are not word characters: {buf.text[:buf.cursor][-2:]!r})"
+                )
+            time.sleep(0.25)  # editor.completion-timeout
+            trigger_kind = 1
+        trigger_text, trigger_cursor = buf.text, buf.cursor
+        result = buf.completion(trigger_kind)
+        if not isinstance(result, dict) or "items" not in result:
+            raise Failure(f"expected a CompletionList, got {result!r}")
+        items = result["items"]
+        if not items:
+            raise Failure("the completion list is empty")
+        item = items[0]
+        edit = item.get("textEdit") or {}
+        new_text = edit.get("newText", "")
+        word = buf.word_before()
+
+        # The menu: the label previews the suggestion; filtering by the word keeps the item.
+        first_line = new_text.split("\n")[0].strip()
+        if not item.get("label") or not first_line.startswith(item["label"].rstrip("…")[:20]):
+            raise Failure(f"label {item.get('label')!r} does not preview {new_text!r}")
+        filter_text = item.get("filterText") or item["label"]
+        if not fuzzy_matches(word, filter_text):
+            raise Failure(f"Helix's filter {word!r} would hide the item (filterText {filter_text!r})")
+        if result.get("isIncomplete") is not True:
+            raise Failure("isIncomplete should be true (Helix then asks again as the user types)")
+
+        suggestion = new_text[len(word):] if new_text.startswith(word) else None
+        if suggestion is None:
+            raise Failure(f"newText {new_text!r} does not start with the word {word!r}")
+
+        if type_one_more:
+            # The user types the suggestion's next character while the menu is open: Helix sends
+            # the change and asks again (TriggerForIncompleteCompletions) before accepting.
+            if not suggestion or not char_is_word(suggestion[0]):
+                raise Failure(f"suggestion {suggestion!r} does not start with a word character")
+            buf.type(suggestion[0])
+            again = buf.completion(3)
+            if not again or not again.get("items"):
+                raise Failure("no item after typing one more character")
+            item = again["items"][0]
+            word2 = buf.word_before()
+            if item["textEdit"]["newText"] != word2 + suggestion[1:]:
+                raise Failure(
+                    f"after typing {suggestion[0]!r}: newText {item['textEdit']['newText']!r}, "
+                    f"expected {word2 + suggestion[1:]!r}"
+                )
+
+        buf.accept(item)
+
+        reference = reference_suggestion(args, tmp, path, trigger_text, trigger_cursor, language_id, config)
+        if reference == "":
+            raise Failure("the reference server suggested nothing")
+        expected = trigger_text[:trigger_cursor] + reference + trigger_text[trigger_cursor:]
+        if buf.text != expected:
+            raise Failure(f"buffer after accept:\n  expected {expected!r}\n  actual   {buf.text!r}")
+        if buf.cursor != trigger_cursor + len(reference):
+            raise Failure(f"cursor {buf.cursor}, expected {trigger_cursor + len(reference)}")
+        if expect_multiline and "\n" not in reference:
+            raise Failure(f"expected a multi-line suggestion, got {reference!r}")
+        if not expect_multiline and "\n" in reference:
+            raise Failure(f"expected a single-line suggestion, got {reference!r}")
+
+        # The server saw the accepted edit: its copy must be Helix's (ask once more at the end).
+        tail = buf.completion(1)
+        if not isinstance(tail, dict):
+            raise Failure(f"completion after accept: {tail!r}")
+        failed = False
+        return reference
+    finally:
+        rc = server.close()
+        if not failed and rc not in (0, None):
+            raise Failure(f"moat exited with {rc} after shutdown/exit")
+
+
+CASES = [
+    (
+        "single-line",
+        dict(
+            original="import os\nimport sys\n\ndef main(argv):\n    path = os.path.",
+            typed="jo",
+            manual=False,
+            expect_multiline=False,
+        ),
+    ),
+    (
+        "single-line, typing through while the menu is open",
+        dict(
+            original="import os\nimport sys\n\ndef main(argv):\n    path = os.path.",
+            typed="jo",
+            manual=False,
+            expect_multiline=False,
+            type_one_more=True,
+        ),
+    ),
+    (
+        "single-line, non-ASCII before the cursor (position encoding)",
+        dict(
+            original="import os\n\ndef main(argv):\n    naïve_päth = os.path.",
+            typed="jo",
+            manual=False,
+            expect_multiline=False,
+        ),
+    ),
+    (
+        "multi-line (Ctrl-x on a fresh indented line)",
+        dict(
+            original="def f(n):\n",
+            typed="    ",
+            manual=True,
+            expect_multiline=True,
+        ),
+    ),
+    (
+        "rust, single-line",
+        dict(
+            original="fn main() {\n    let v: Vec<u32> = Vec::new();\n    v.",
+            typed="it",
+            manual=False,
+            expect_multiline=False,
+            language_id="rust",
+            suffix=".rs",
+        ),
+    ),
+]
+
+
+def check_languages_toml() -> str:
+    """editors/helix/languages.toml: valid TOML, moat defined and added to every language."""
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "languages.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    server = data.get("language-server", {}).get("moat")
+    if not server or server.get("command") != "moat" or server.get("args") != ["serve"]:
+        raise Failure(f"[language-server.moat] should run `moat serve`, got {server!r}")
+    langs = {lang["name"]: lang for lang in data.get("language", [])}
+    wanted = ["python", "rust", "javascript", "typescript", "go", "java", "c", "cpp"]
+    for name in wanted:
+        servers = langs.get(name, {}).get("language-servers")
+        if not servers or "moat" not in servers:
+            raise Failure(f"{name}: moat missing from language-servers ({servers!r})")
+        if len(servers) < 2:
+            raise Failure(f"{name}: the built-in servers were not kept ({servers!r})")
+    return ", ".join(sorted(langs))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--moat", default=os.environ.get("MOAT_BIN", str(REPO / "target/debug/moat")))
+    ap.add_argument("--model", default=os.environ.get("MOAT_MODEL", str(REPO / "model-assets/tiny-llama")))
+    ap.add_argument("-k", dest="only", help="run the cases whose name contains this")
+    ap.add_argument(
+        "--reference",
+        metavar="FILE",
+        help="print (as JSON) what a fresh moat suggests at the end of FILE, and exit (used by other editors' tests)",
+    )
+    ap.add_argument("--language-id", default="python", help="with --reference")
+    args = ap.parse_args()
+    if args.reference:
+        path = Path(args.reference).resolve()
+        text = path.read_text(encoding="utf-8")
+        with tempfile.TemporaryDirectory(prefix="moat-ref-") as d:
+            print(json.dumps(reference_suggestion(args, Path(d), path, text, len(text), args.language_id, {})))
+        return 0
+    if not os.access(args.moat, os.X_OK):
+        print(f"not ok - moat binary not found: {args.moat}")
+        print("0 passed, 1 failed")
+        return 1
+
+    passed = failed = 0
+    if not args.only or args.only in "languages.toml":
+        try:
+            print(f"ok - helix: languages.toml ({check_languages_toml()})")
+            passed += 1
+        except Exception as e:  # noqa: BLE001
+            print(f"not ok - helix: languages.toml: {e}")
+            failed += 1
+    with tempfile.TemporaryDirectory(prefix="moat-helix-") as d:
+        root = Path(d)
+        for name, case in CASES:
+            if args.only and args.only not in name:
+                continue
+            tmp = root / f"case{passed + failed}"
+            tmp.mkdir()
+            start = time.monotonic()
+            try:
+                suggestion = run_case(args, tmp, name.split(" ")[0].strip(","), **case)
+                passed += 1
+                print(f"ok - helix: {name} ({time.monotonic() - start:.1f} s): {suggestion!r}")
+            except Exception as e:  # noqa: BLE001 - report every failure the same way
+                failed += 1
+                print(f"not ok - helix: {name} ({time.monotonic() - start:.1f} s): {e}")
+                for log in sorted(tmp.glob("*.log")):
+                    lines = log.read_text(errors="replace").splitlines()[-10:]
+                    if lines:
+                        print(f"  {log.name}:\n    " + "\n    ".join(lines))
+            sys.stdout.flush()
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
