@@ -88,6 +88,8 @@ pub struct Options {
     pub position_encodings: Option<Vec<String>>,
     /// `initializationOptions`.
     pub init_options: Value,
+    /// `rootUri` (a workspace to index); `None` sends null.
+    pub root: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -96,6 +98,7 @@ impl Default for Options {
             model: Some(model_dir("tiny-llama")),
             position_encodings: Some(vec!["utf-16".into()]),
             init_options: json!({ "debounceMs": 0 }),
+            root: None,
         }
     }
 }
@@ -118,6 +121,12 @@ impl Options {
 
     pub fn init_options(mut self, value: Value) -> Self {
         self.init_options = value;
+        self
+    }
+
+    /// A workspace folder: the server indexes it.
+    pub fn root(mut self, path: impl Into<PathBuf>) -> Self {
+        self.root = Some(path.into());
         self
     }
 }
@@ -302,7 +311,7 @@ impl Server {
         let params = json!({
             "processId": std::process::id(),
             "clientInfo": { "name": "moat-e2e" },
-            "rootUri": null,
+            "rootUri": options.root.as_ref().map(|p| format!("file://{}", p.display())),
             "capabilities": capabilities,
             "initializationOptions": options.init_options,
         });
@@ -489,7 +498,7 @@ impl Server {
     pub fn wait_for_status(&mut self) -> Value {
         loop {
             let status = self.wait_for_notification("moat/status");
-            if status["state"] != "loading" {
+            if status["state"] == "ready" || status["state"] == "error" {
                 return status;
             }
         }

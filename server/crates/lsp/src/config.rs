@@ -31,6 +31,10 @@ pub struct Config {
     pub enabled_languages: Vec<String>,
     /// Language ids never to serve.
     pub disabled_languages: Vec<String>,
+    /// Index the workspace and give the model context from other files.
+    pub repo_context: bool,
+    /// Most bytes of repository context per completion.
+    pub repo_context_bytes: usize,
 }
 
 impl Default for Config {
@@ -51,6 +55,8 @@ impl Default for Config {
             enable: true,
             enabled_languages: Vec::new(),
             disabled_languages: Vec::new(),
+            repo_context: true,
+            repo_context_bytes: 3000,
         }
     }
 }

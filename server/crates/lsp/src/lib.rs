@@ -11,6 +11,7 @@ mod model_slot;
 mod scheduler;
 mod server;
 mod transport;
+mod workspace;
 
 pub use config::Config;
 pub use server::{MoatServer, ServeOutcome, serve_stdio};

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::handlers;
 use crate::model_slot::{ModelSlot, ModelState};
 use crate::scheduler::Scheduler;
+use crate::workspace::{Workspace, uri_path};
 
 /// An open document and what the server derived from it.
 pub(crate) struct DocState {
@@ -41,6 +42,9 @@ pub struct MoatServer {
     pub(crate) encoding: OnceLock<PositionEncoding>,
     pub(crate) model: ModelSlot,
     pub(crate) scheduler: Scheduler,
+    pub(crate) workspace: Workspace,
+    progress_supported: AtomicBool,
+    watch_registration_supported: AtomicBool,
     /// Workspace folders (paths), from `initialize`.
     roots: RwLock<Vec<String>>,
     default_model: Option<PathBuf>,
@@ -98,6 +102,9 @@ impl MoatServer {
             model: ModelSlot::default(),
             scheduler: Scheduler::default(),
             roots: RwLock::new(Vec::new()),
+            workspace: Workspace::default(),
+            progress_supported: AtomicBool::new(false),
+            watch_registration_supported: AtomicBool::new(false),
             default_model,
             shutdown_requested,
         }
@@ -252,6 +259,23 @@ impl LanguageServer for MoatServer {
         if let Ok(mut r) = self.roots.write() {
             *r = roots;
         }
+        let window_progress = params
+            .capabilities
+            .window
+            .as_ref()
+            .and_then(|w| w.work_done_progress)
+            .unwrap_or(false);
+        self.progress_supported
+            .store(window_progress, Ordering::SeqCst);
+        let watch = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|d| d.dynamic_registration)
+            .unwrap_or(false);
+        self.watch_registration_supported
+            .store(watch, Ordering::SeqCst);
         let encoding = PositionEncoding::negotiate(offered.iter().map(String::as_str));
         let _ = self.encoding.set(encoding);
         if let Some(options) = &params.initialization_options {
@@ -270,7 +294,7 @@ impl LanguageServer for MoatServer {
                 TextDocumentSyncOptions {
                     open_close: Some(true),
                     change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    save: None,
+                    save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                     ..Default::default()
                 },
             )),
@@ -287,6 +311,7 @@ impl LanguageServer for MoatServer {
                 ..Default::default()
             }),
             inline_completion_provider: Some(OneOf::Left(true)),
+            workspace_symbol_provider: Some(OneOf::Left(true)),
             ..Default::default()
         };
         Ok(InitializeResult {
@@ -301,6 +326,57 @@ impl LanguageServer for MoatServer {
 
     async fn initialized(&self, _: InitializedParams) {
         self.start_model_load();
+        let root = self.roots.read().ok().and_then(|r| r.first().cloned());
+        if let Some(root) = root
+            && self.config().repo_context
+        {
+            self.workspace.start(
+                PathBuf::from(root),
+                self.client.clone(),
+                self.progress_supported.load(Ordering::SeqCst),
+            );
+            if self.watch_registration_supported.load(Ordering::SeqCst) {
+                let options = DidChangeWatchedFilesRegistrationOptions {
+                    watchers: vec![FileSystemWatcher {
+                        glob_pattern: GlobPattern::String("**/*".into()),
+                        kind: None,
+                    }],
+                };
+                let registration = Registration {
+                    id: "moat-watch".into(),
+                    method: "workspace/didChangeWatchedFiles".into(),
+                    register_options: serde_json::to_value(options).ok(),
+                };
+                let client = self.client.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = client.register_capability(vec![registration]).await {
+                        tracing::debug!("file watching not registered: {e}");
+                    }
+                });
+            }
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if let Some(path) = uri_path(params.text_document.uri.as_str()) {
+            self.workspace.file_changed(path, false);
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        for change in params.changes {
+            if let Some(path) = uri_path(change.uri.as_str()) {
+                self.workspace
+                    .file_changed(path, change.typ == FileChangeType::DELETED);
+            }
+        }
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> RpcResult<Option<WorkspaceSymbolResponse>> {
+        handlers::workspace_symbol::handle(self, params).await
     }
 
     async fn shutdown(&self) -> RpcResult<()> {

@@ -5,3 +5,4 @@ pub(crate) mod completion;
 pub(crate) mod document;
 pub(crate) mod inline_completion;
 mod suggest;
+pub(crate) mod workspace_symbol;

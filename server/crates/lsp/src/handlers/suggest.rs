@@ -12,6 +12,10 @@ use tower_lsp_server::ls_types::Uri;
 
 use crate::handlers::document::{PARSE_INLINE_MAX_BYTES, refresh_tree, store_tree};
 use crate::model_slot::ModelState;
+use crate::workspace::retrieve;
+
+/// Open documents larger than this are not offered to retrieval.
+const OPEN_FILE_CONTEXT_MAX_BYTES: usize = 256 * 1024;
 use crate::server::MoatServer;
 
 pub(crate) struct Suggestion {
@@ -132,11 +136,35 @@ pub(crate) async fn suggest(
     let settings = config.completion_settings();
     let cancel = job.cancel.clone();
     let rel_path = server.relative_path(uri);
+    let index = if config.repo_context {
+        server.workspace.index()
+    } else {
+        None
+    };
+    let open_files: Vec<(String, String)> = if index.is_some() {
+        server
+            .docs
+            .iter()
+            .filter(|d| d.key() != &key && d.doc.len_bytes() <= OPEN_FILE_CONTEXT_MAX_BYTES)
+            .take(8)
+            .filter_map(|d| {
+                let uri = d.key().parse::<Uri>().ok()?;
+                Some((server.relative_path(&uri), d.doc.text()))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let budget = config.repo_context_bytes;
     let worker = tokio::task::spawn_blocking(move || {
         let tree = if fresh || (tree.is_none() && text.len() > PARSE_INLINE_MAX_BYTES) {
             tree
         } else {
             refresh_tree(language, tree, &text)
+        };
+        let snippets = match &index {
+            Some(index) => retrieve(index, &rel_path, &text, cursor, &open_files, budget),
+            None => Vec::new(),
         };
         let input = CompletionInput {
             path: Some(&rel_path),
@@ -144,7 +172,7 @@ pub(crate) async fn suggest(
             cursor,
             language,
             tree: tree.as_ref(),
-            snippets: &[],
+            snippets: &snippets,
         };
         let result = complete(&input, &settings, backend.as_ref(), &cancel);
         (result, tree, text)
