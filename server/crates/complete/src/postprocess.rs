@@ -75,11 +75,8 @@ pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
             .filter(|l| !l.is_empty())
             .take(3)
             .collect();
-        loop {
-            let Some(last) = text.lines().last().map(str::trim) else {
-                break;
-            };
-            if last.is_empty() || !next_lines.first().is_some_and(|l| *l == last) {
+        while let Some(last) = text.lines().last().map(str::trim) {
+            if last.is_empty() || next_lines.first().is_none_or(|l| *l != last) {
                 break;
             }
             let cut = text.rfind('\n').unwrap_or(0);

@@ -289,7 +289,7 @@ fn file_context_brings_imports_and_signatures_from_above_the_window() {
         text.push_str(&format!("x_{i} = {i}\n"));
     }
     let cursor = text.len();
-    text.push_str("\n");
+    text.push('\n');
     let tree = SyntaxTree::parse(Language::Python, &text);
     let tok = tokenizer();
     let windows = choose_windows(&text, cursor, tree.as_ref(), &tok, 256, 64);

@@ -16,6 +16,9 @@ pub struct Manifest {
     pub fim: FimSection,
     #[serde(default)]
     pub onnx: Option<OnnxSection>,
+    /// An OpenAI-compatible completions server to run the model instead (see `RemoteBackend`).
+    #[serde(default)]
+    pub remote: Option<RemoteSection>,
     /// Folder the manifest was read from; relative paths resolve against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -128,6 +131,27 @@ impl OnnxSection {
     }
 }
 
+/// `[remote]`: an OpenAI-compatible server (vLLM, TGI, llama.cpp server, a hosted API) that runs
+/// the model; the tokenizer and FIM template still come from this manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSection {
+    /// Server root, e.g. `http://127.0.0.1:8000` (requests go to `{base_url}/v1/completions`).
+    pub base_url: String,
+    /// The `model` field sent with each request.
+    pub model: String,
+    /// Name of the environment variable holding the API key (sent as `Authorization: Bearer`).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Per-request timeout in seconds.
+    #[serde(default = "default_remote_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_remote_timeout() -> u64 {
+    30
+}
+
 /// One piece of a FIM prompt: a special token (by its string) or one of the two text slots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptPiece {
@@ -184,6 +208,18 @@ impl Manifest {
             return Err(err(
                 "model.onnx is given but the [onnx] section is missing".into()
             ));
+        }
+        if let Some(remote) = &manifest.remote {
+            if !(remote.base_url.starts_with("http://") || remote.base_url.starts_with("https://"))
+            {
+                return Err(err(format!(
+                    "remote.base_url = {:?} must start with http:// or https://",
+                    remote.base_url
+                )));
+            }
+            if remote.model.is_empty() {
+                return Err(err("remote.model must not be empty".into()));
+            }
         }
         Ok(manifest)
     }
@@ -309,6 +345,22 @@ head_dim = 32
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown placeholder {nope}"), "{e}");
+    }
+
+    #[test]
+    fn remote_section_is_optional_and_checked() {
+        let base = BASE.replace("onnx = \"model.onnx\"\n", "");
+        let base = &base[..base.find("[onnx]").unwrap()];
+        let remote = format!(
+            "{base}[remote]\nbase_url = \"http://127.0.0.1:8000\"\nmodel = \"m\"\napi_key_env = \"KEY\"\n"
+        );
+        let m = Manifest::parse(&remote, Path::new("m")).unwrap();
+        let r = m.remote.as_ref().unwrap();
+        assert_eq!((r.model.as_str(), r.timeout_secs), ("m", 30));
+        assert_eq!(r.api_key_env.as_deref(), Some("KEY"));
+        assert!(m.onnx.is_none());
+        let e = Manifest::parse(&remote.replace("http://", "ftp://"), Path::new("m")).unwrap_err();
+        assert!(e.to_string().contains("remote.base_url"), "{e}");
     }
 
     #[test]

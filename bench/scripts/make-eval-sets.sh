@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Regenerates the checked-in eval task sets under tests/eval/ with `moat dataset tasks`.
+# Machine-dependent inputs (recorded in tests/eval/README.md): the Python 3.11 stdlib of
+# `python3`, and crates in ~/.cargo/registry/src. Same files + same seed = same tasks.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+moat="${MOAT:-target/release/moat}"
+[ -x "$moat" ] || moat=target/debug/moat
+moat="$(realpath "$moat")"
+stdlib="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')"
+reg="$(ls -d "$HOME"/.cargo/registry/src/*/ | head -1)"
+out=tests/eval
+seed=7
+
+# Python: stdlib modules that sort after `numbers.py`, i.e. outside the tiny test models' corpus
+# (make_test_models.py takes the first 4.5 MB of the sorted stdlib), and that a code model's
+# training corpus should exclude too.
+py_modules=(plistlib quopri sched shlex sndhdr tabnanny textwrap uu wave xdrlib zipapp
+            webbrowser pprint rlcompleter runpy secrets selectors symtable timeit tracemalloc)
+for i in "${!py_modules[@]}"; do py_modules[$i]="$stdlib/${py_modules[$i]}.py"; done
+"$moat" dataset tasks "${py_modules[@]}" --per-file 12 --max-tasks 200 --seed $seed \
+  --out "$out/python-stdlib-heldout.jsonl"
+
+# Other languages: crates fetched after the tiny models were made (ureq, ctrlc, indicatif, ring),
+# tree-sitter grammar sources (JavaScript; these may overlap the tiny models' JS corpus) and
+# shell scripts shipped inside crates.
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+( cd "$reg"
+  "$moat" dataset tasks ureq-3.5.2 ctrlc-3.5.3 indicatif-0.18.6 --languages rust \
+    --per-file 3 --max-tasks 40 --seed $seed --out "$tmp/1.jsonl"
+  "$moat" dataset tasks ring-0.17.14 --languages c --per-file 3 --max-tasks 30 --seed $seed \
+    --out "$tmp/2.jsonl"
+  "$moat" dataset tasks tree-sitter-*/grammar.js tree-sitter-typescript-0.23.2/common \
+    --languages javascript --per-file 4 --max-tasks 20 --seed $seed --out "$tmp/3.jsonl"
+  "$moat" dataset tasks zerocopy-0.8.64/ci bitpacking-0.9.3/ci untrusted-0.9.0/mk \
+    arc-swap-1.9.5/ci-check.sh oneshot-0.1.13/check_mem_leaks.sh encode_unicode-1.0.0/do.sh \
+    --languages bash --per-file 3 --max-tasks 20 --seed $seed --out "$tmp/4.jsonl" )
+cat "$tmp"/{1,2,3,4}.jsonl > "$out/multilang-heldout.jsonl"
+
+# The smoke subset the cargo test runs (fast in a debug build): every 10th Python task and
+# every 8th of the others.
+python3 - "$out" <<'PY'
+import sys
+out = sys.argv[1]
+py = open(f"{out}/python-stdlib-heldout.jsonl").read().splitlines()[::10]
+ml = open(f"{out}/multilang-heldout.jsonl").read().splitlines()[::8]
+open(f"{out}/smoke.jsonl", "w").write("\n".join(py + ml) + "\n")
+PY
+wc -l "$out"/*.jsonl

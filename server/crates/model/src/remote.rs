@@ -1,0 +1,428 @@
+//! The remote backend: an OpenAI-compatible `/v1/completions` server (vLLM, TGI, llama.cpp's
+//! server, a hosted API) runs the model, so `moat eval` can compare moat's own model with anything
+//! that speaks that protocol through the very same pipeline.
+//!
+//! Owns: turning a [`GenerateRequest`] into one HTTP request and the reply into a [`Generation`].
+//! Must not: keep state between requests (the server owns its caches) or guess model details —
+//! the tokenizer and FIM template still come from the manifest, which has `[remote]` instead of
+//! (or besides) `[onnx]`.
+//!
+//! HTTP is `ureq`: small, synchronous (the [`Backend`] trait is blocking anyway, so no async
+//! runtime is dragged into the model crate), with rustls for `https://` hosted APIs.
+//!
+//! How the request is made:
+//! - `prompt` is the FIM prompt decoded to text, special tokens written as their text; the server
+//!   tokenizes it again. Token healing cannot be enforced remotely, so the healed bytes are put
+//!   back at the end of the prompt and prepended to the reply (the pipeline strips them again).
+//! - `temperature` 0, `max_tokens` from the request, `stop` = the manifest's stop tokens.
+//! - The pipeline's stop check runs on the reply, token by token through the local tokenizer,
+//!   so a single-line suggestion ends at the line end exactly as with the local backend;
+//!   `tokens` are the local tokenizer's ids of the kept text (the server's own count may differ).
+//! - Cancellation is checked before and after the request (a request in flight is not aborted;
+//!   its reply is dropped). Without streaming, time to first token equals the total time.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::manifest::RemoteSection;
+use crate::{
+    Backend, CancelToken, FinishReason, GenerateRequest, Generation, Manifest, ModelError,
+    ModelTokenizer,
+};
+
+pub struct RemoteBackend {
+    manifest: Manifest,
+    remote: RemoteSection,
+    tokenizer: ModelTokenizer,
+    api_key: Option<String>,
+    agent: ureq::Agent,
+    stop: Vec<String>,
+}
+
+impl RemoteBackend {
+    /// Loads a manifest with a `[remote]` section; the API key comes from the environment
+    /// variable it names (an error if that variable is not set).
+    pub fn load(manifest_path: &Path) -> Result<Self, ModelError> {
+        let manifest = Manifest::load(manifest_path)?;
+        let api_key_env = manifest.remote.as_ref().and_then(|r| r.api_key_env.clone());
+        let api_key = match api_key_env.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                ModelError::Runtime(format!(
+                    "remote.api_key_env names {var}, but the environment variable {var} is not set"
+                ))
+            })?),
+        };
+        let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest)?;
+        Self::new(manifest, tokenizer, api_key)
+    }
+
+    /// A backend for `manifest`'s `[remote]` server with an explicit API key.
+    pub fn new(
+        manifest: Manifest,
+        tokenizer: ModelTokenizer,
+        api_key: Option<String>,
+    ) -> Result<Self, ModelError> {
+        let remote = manifest
+            .remote
+            .clone()
+            .ok_or_else(|| ModelError::Manifest {
+                path: manifest.dir.join("model.toml"),
+                message: "no [remote] section: this manifest does not name a server".into(),
+            })?;
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(remote.timeout_secs.max(1))))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let mut stop = vec![manifest.tokens.eos.clone()];
+        for s in &manifest.tokens.stop {
+            if !stop.contains(s) {
+                stop.push(s.clone());
+            }
+        }
+        Ok(Self {
+            manifest,
+            remote,
+            tokenizer,
+            api_key,
+            agent,
+            stop,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "{}/v1/completions",
+            self.remote.base_url.trim_end_matches('/')
+        )
+    }
+
+    fn post(&self, body: &Value) -> Result<Value, ModelError> {
+        let url = self.url();
+        let mut request = self.agent.post(&url);
+        if let Some(key) = &self.api_key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request
+            .send_json(body)
+            .map_err(|e| ModelError::Runtime(format!("remote {url}: {e}")))?;
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ModelError::Runtime(format!("remote {url}: reading the reply: {e}")))?;
+        if !status.is_success() {
+            let mut excerpt: String = text.chars().take(300).collect();
+            if excerpt.len() < text.len() {
+                excerpt.push('…');
+            }
+            return Err(ModelError::Runtime(format!(
+                "remote {url}: HTTP {status}: {excerpt}"
+            )));
+        }
+        serde_json::from_str(&text)
+            .map_err(|e| ModelError::Runtime(format!("remote {url}: reply is not JSON: {e}")))
+    }
+}
+
+impl Backend for RemoteBackend {
+    fn describe(&self) -> String {
+        format!(
+            "{} (remote {} at {})",
+            self.manifest.model.name, self.remote.model, self.remote.base_url
+        )
+    }
+
+    fn tokenizer(&self) -> &ModelTokenizer {
+        &self.tokenizer
+    }
+
+    fn context_length(&self) -> usize {
+        self.manifest.model.context_length
+    }
+
+    fn generate(
+        &self,
+        req: &GenerateRequest<'_>,
+        cancel: &CancelToken,
+    ) -> Result<Generation, ModelError> {
+        let start = Instant::now();
+        if req.prompt.len() >= self.context_length() {
+            return Err(ModelError::PromptTooLong {
+                len: req.prompt.len(),
+                max: self.context_length(),
+            });
+        }
+        if cancel.is_cancelled() {
+            return Err(ModelError::Cancelled);
+        }
+        let mut prompt = self.tokenizer.decode_bytes(&req.prompt);
+        prompt.extend_from_slice(&req.first_token_prefix);
+        let body = json!({
+            "model": self.remote.model,
+            "prompt": String::from_utf8_lossy(&prompt),
+            "max_tokens": req.max_new_tokens,
+            "temperature": 0,
+            "stop": self.stop,
+        });
+        let reply = self.post(&body)?;
+        if cancel.is_cancelled() {
+            return Err(ModelError::Cancelled);
+        }
+        let choice = reply.get("choices").and_then(|c| c.get(0)).ok_or_else(|| {
+            ModelError::Runtime(format!("remote {}: reply has no choices[0]", self.url()))
+        })?;
+        let text = choice.get("text").and_then(Value::as_str).ok_or_else(|| {
+            ModelError::Runtime(format!(
+                "remote {}: reply has no choices[0].text",
+                self.url()
+            ))
+        })?;
+        let server_finish = choice.get("finish_reason").and_then(Value::as_str);
+
+        // Replay the reply through the local tokenizer so the stop check sees what it would see
+        // with a local backend. The healed bytes are the reply's start, as if generated.
+        let mut full = req.first_token_prefix.clone();
+        full.extend_from_slice(text.as_bytes());
+        let planned = self.tokenizer.encode(&String::from_utf8_lossy(&full));
+        let mut tokens = Vec::new();
+        let mut bytes = Vec::new();
+        let mut finish = match server_finish {
+            Some("length") => FinishReason::MaxTokens,
+            _ => FinishReason::StopToken,
+        };
+        for id in planned {
+            tokens.push(id);
+            bytes.extend_from_slice(self.tokenizer.token_bytes(id));
+            if let Some(stop) = req.stop
+                && let Some(keep) = stop(&bytes)
+            {
+                bytes.truncate(keep);
+                finish = FinishReason::StopCheck;
+                break;
+            }
+        }
+        Ok(Generation {
+            tokens,
+            bytes,
+            finish,
+            reused_tokens: 0,
+            computed_tokens: req.prompt.len(),
+            time_to_first_token: start.elapsed(),
+            total_time: start.elapsed(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// One request as the canned server saw it.
+    struct Seen {
+        request_line: String,
+        headers: Vec<String>,
+        body: Value,
+    }
+
+    /// Serves `replies` (status, body) to consecutive connections on 127.0.0.1; returns the base
+    /// URL and a channel with what each request carried.
+    fn canned_server(replies: Vec<(u16, String)>) -> (String, mpsc::Receiver<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for (status, reply) in replies {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let mut headers = Vec::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let line = line.trim_end().to_string();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    headers.push(line);
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let mut stream = stream;
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                )
+                .unwrap();
+                let _ = tx.send(Seen {
+                    request_line,
+                    headers,
+                    body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                });
+            }
+        });
+        (base, rx)
+    }
+
+    fn tiny_llama() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../model-assets/tiny-llama")
+    }
+
+    /// A manifest folder for the tiny model's tokenizer with `[remote]` pointing at `base`.
+    fn remote_manifest(base: &str, extra: &str) -> PathBuf {
+        let src = std::fs::read_to_string(tiny_llama().join("model.toml")).unwrap();
+        let head = &src[..src.find("[onnx]").unwrap()];
+        let head = head.replace("onnx = \"model.onnx\"\n", "").replace(
+            "tokenizer = \"tokenizer.json\"",
+            &format!(
+                "tokenizer = {:?}",
+                tiny_llama().join("tokenizer.json").display().to_string()
+            ),
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "moat-remote-test-{}-{}",
+            std::process::id(),
+            base.rsplit(':').next().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("model.toml"),
+            format!("{head}[remote]\nbase_url = \"{base}/\"\nmodel = \"tiny\"\n{extra}"),
+        )
+        .unwrap();
+        dir
+    }
+
+    fn backend(base: &str, key: Option<&str>) -> RemoteBackend {
+        let manifest = Manifest::load(&remote_manifest(base, "")).unwrap();
+        let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap();
+        RemoteBackend::new(manifest, tokenizer, key.map(str::to_string)).unwrap()
+    }
+
+    #[test]
+    fn sends_the_fim_prompt_and_applies_the_stop_check() {
+        let reply = json!({"choices": [{"text": "rn a + b\nprint(1)", "finish_reason": "stop"}]});
+        let (base, seen) = canned_server(vec![(200, reply.to_string())]);
+        let remote = backend(&base, Some("sk-test"));
+        let tok = remote.tokenizer();
+        let prompt = tok.fim_prompt(&[], &tok.encode("def f(a, b):\n    "), &tok.encode("\n"));
+        let stop = |b: &[u8]| b.iter().position(|&c| c == b'\n');
+        let req = GenerateRequest {
+            prompt,
+            max_new_tokens: 16,
+            first_token_prefix: b"retu".to_vec(),
+            stop: Some(&stop),
+        };
+        let g = remote.generate(&req, &CancelToken::new()).unwrap();
+        assert_eq!(String::from_utf8_lossy(&g.bytes), "return a + b");
+        assert_eq!(g.finish, FinishReason::StopCheck);
+        assert!(!g.tokens.is_empty());
+
+        let seen = seen.recv().unwrap();
+        assert!(
+            seen.request_line.starts_with("POST /v1/completions "),
+            "{}",
+            seen.request_line
+        );
+        assert!(
+            seen.headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("authorization: Bearer sk-test")),
+            "{:?}",
+            seen.headers
+        );
+        let body = &seen.body;
+        assert_eq!(body["model"], "tiny");
+        assert_eq!(body["max_tokens"], 16);
+        assert_eq!(body["temperature"], 0);
+        assert_eq!(
+            body["prompt"],
+            "<|fim_prefix|><|fim_suffix|>\n<|fim_middle|>def f(a, b):\n    retu"
+        );
+        assert_eq!(body["stop"], json!(["<|endoftext|>", "<|file_sep|>"]));
+    }
+
+    #[test]
+    fn server_errors_and_bad_replies_are_clear() {
+        let (base, _seen) = canned_server(vec![
+            (500, "{\"error\": \"model not loaded\"}".into()),
+            (200, "{\"nope\": 1}".into()),
+            (200, "not json".into()),
+        ]);
+        let remote = backend(&base, None);
+        let req = GenerateRequest {
+            prompt: remote.tokenizer().encode("x = 1"),
+            max_new_tokens: 4,
+            first_token_prefix: Vec::new(),
+            stop: None,
+        };
+        let cancel = CancelToken::new();
+        let e = remote.generate(&req, &cancel).unwrap_err().to_string();
+        assert!(
+            e.contains("HTTP 500") && e.contains("model not loaded"),
+            "{e}"
+        );
+        let e = remote.generate(&req, &cancel).unwrap_err().to_string();
+        assert!(e.contains("no choices[0]"), "{e}");
+        let e = remote.generate(&req, &cancel).unwrap_err().to_string();
+        assert!(e.contains("not JSON"), "{e}");
+    }
+
+    #[test]
+    fn cancelled_before_the_request_never_connects() {
+        // Nothing listens on this server after the listener is dropped: a request would fail
+        // with a connection error, not `Cancelled`.
+        let base = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let remote = backend(&base, None);
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let req = GenerateRequest {
+            prompt: remote.tokenizer().encode("x"),
+            max_new_tokens: 4,
+            first_token_prefix: Vec::new(),
+            stop: None,
+        };
+        assert!(matches!(
+            remote.generate(&req, &cancel),
+            Err(ModelError::Cancelled)
+        ));
+        let e = remote
+            .generate(&req, &CancelToken::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("remote http://127.0.0.1:"), "{e}");
+    }
+
+    #[test]
+    fn missing_api_key_variable_is_a_clear_error() {
+        let dir = remote_manifest(
+            "http://127.0.0.1:9",
+            "api_key_env = \"MOAT_TEST_SURELY_UNSET_KEY\"\n",
+        );
+        let e = RemoteBackend::load(&dir).err().unwrap().to_string();
+        assert!(e.contains("MOAT_TEST_SURELY_UNSET_KEY is not set"), "{e}");
+    }
+}
