@@ -77,6 +77,13 @@ enum Command {
     Dataset(dataset::DatasetCommand),
     /// Measure speed, memory and cost of the model on this machine.
     Bench(bench::BenchArgs),
+    /// Index a workspace (what the server does in the background) and print its statistics.
+    Index {
+        path: PathBuf,
+        /// Where the index lives (default: the user's cache dir, per workspace).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
 }
 
 fn init_logging(log_file: Option<&Path>) -> Result<()> {
@@ -202,6 +209,34 @@ fn run_complete(location: &str, args: &ModelArgs, max_tokens: usize, json: bool)
     Ok(())
 }
 
+fn run_index(root: &Path, cache_dir: Option<&Path>) -> Result<()> {
+    let cache = cache_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| moat_index::default_cache_dir(root));
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {pos}/{len} files ({elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("indexing {}", root.display()));
+    let started = std::time::Instant::now();
+    let stats = moat_index::index_path(root, &cache, &mut |p| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    })
+    .with_context(|| format!("cannot index {}", root.display()))?;
+    bar.finish_and_clear();
+    print_out(&serde_json::to_string_pretty(&serde_json::json!({
+        "root": root.display().to_string(),
+        "cache_dir": cache.display().to_string(),
+        "seconds": started.elapsed().as_secs_f64(),
+        "stats": format!("{stats:?}"),
+    }))?);
+    Ok(())
+}
+
 /// Prints a line to stdout; a closed pipe (`moat complete … | head`) is not an error.
 fn print_out(line: &str) {
     use std::io::Write;
@@ -316,6 +351,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Dataset(command) => dataset::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Index { path, cache_dir } => run_index(path, cache_dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
