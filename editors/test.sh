@@ -9,7 +9,7 @@
 set -uo pipefail
 editors="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$editors/.." && pwd)"
-export MOAT_BIN="${MOAT_BIN:-$repo/target/debug/moat}"
+export MOAT_BIN="${MOAT_BIN:-${CARGO_TARGET_DIR:-$repo/target}/debug/moat}"
 export MOAT_MODEL="${MOAT_MODEL:-$repo/model-assets/tiny-llama}"
 suites="${MOAT_EDITORS:-neovim helix vscode}"
 log_dir="${MOAT_EDITOR_LOGS:-$editors/test-artifacts}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 import os
@@ -120,12 +121,13 @@ def prepare_data(args, tok) -> dict:
                 "spm_rate": args.spm_rate, "ctx_rate": args.ctx_rate, "seed": args.seed,
                 "chunk_chars": args.chunk_chars, "data_epochs": args.data_epochs,
                 "max_data_tokens": args.max_data_tokens,
-                "curated": str(args.curated.resolve()),
-                "tokenizer": str(args.tokenizer.resolve())}
+                "tokenizer_sha256": hashlib.sha256(args.tokenizer.read_bytes()).hexdigest()}
     meta = args.data / "data.json"
     if meta.exists() and not args.force_data:
         old = json.loads(meta.read_text())
-        if old.get("settings") == settings:
+        # Content, not paths: shards prepared on one machine are reused on another (e.g. a
+        # GPU machine that has the token shards and the tokenizer but not the curated corpus).
+        if {k: v for k, v in old.get("settings", {}).items() if k != "curated"} == settings:
             log(f"prepare: token shards exist ({args.data}); reusing (--force-data to redo)")
             return old
         log("prepare: settings changed; rebuilding token shards")
@@ -146,7 +148,7 @@ def prepare_data(args, tok) -> dict:
                                   spm_rate=args.spm_rate, ctx_rate=args.ctx_rate,
                                   seed=args.seed + 999, chunk_chars=args.chunk_chars,
                                   max_tokens=2_000_000)
-    out = {"settings": settings, "stats": stats}
+    out = {"settings": settings | {"curated": str(args.curated.resolve())}, "stats": stats}
     write_json(meta, out)
     return out
 
@@ -181,6 +183,8 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--force", action="store_true", help="restart training from scratch")
     ap.add_argument("--force-data", action="store_true", help="rebuild token shards")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="write the token shards and stop (to train elsewhere)")
     args = ap.parse_args(argv)
     p = dict(PRESETS[args.preset])
     for k in ["steps", "lr", "warmup", "micro_batch", "grad_accum", "seq_len", "max_minutes"]:
@@ -217,6 +221,9 @@ def main(argv=None):
 
     tok = Tokenizer.from_file(str(args.tokenizer))
     data_meta = prepare_data(args, tok)
+    if args.prepare_only:
+        log(f"pretrain: token shards ready in {args.data}")
+        return None
     from fim import load_tokens
     train = np.concatenate([load_tokens(args.data, f"train-e{e}") for e in range(args.data_epochs)])
     val = load_tokens(args.data, "val")

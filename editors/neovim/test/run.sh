@@ -24,7 +24,7 @@ if [[ -z "${NVIM_UNDER_TEST:-}" ]]; then
 fi
 
 if [[ -z "${MOAT_BIN:-}" ]]; then
-  MOAT_BIN="$repo/target/debug/moat"
+  MOAT_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/moat"
   if [[ ! -x "$MOAT_BIN" ]]; then
     (cd "$repo" && cargo build -p moat --quiet)
   fi
