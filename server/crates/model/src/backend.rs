@@ -73,6 +73,39 @@ pub trait Backend: Send + Sync {
     ) -> Result<Generation, ModelError>;
 }
 
+impl GenerateRequest<'_> {
+    /// The prompt must leave room in the context for at least one generated token.
+    pub(crate) fn check_fits(&self, context_length: usize) -> Result<(), ModelError> {
+        if self.prompt.len() >= context_length {
+            return Err(ModelError::PromptTooLong {
+                len: self.prompt.len(),
+                max: context_length,
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends a generated token and its bytes, then applies the caller's stop check; returns
+    /// true when that check ended generation (the bytes are cut where it said).
+    pub(crate) fn push_token(
+        &self,
+        tokenizer: &ModelTokenizer,
+        id: u32,
+        tokens: &mut Vec<u32>,
+        bytes: &mut Vec<u8>,
+    ) -> bool {
+        tokens.push(id);
+        bytes.extend_from_slice(tokenizer.token_bytes(id));
+        if let Some(stop) = self.stop
+            && let Some(keep) = stop(bytes)
+        {
+            bytes.truncate(keep);
+            return true;
+        }
+        false
+    }
+}
+
 /// The greedy choice under the token-healing constraint. Shared by all local backends.
 pub(crate) fn pick_token(
     logits: &[f32],

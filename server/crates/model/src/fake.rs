@@ -53,12 +53,7 @@ impl Backend for FakeBackend {
         cancel: &CancelToken,
     ) -> Result<Generation, ModelError> {
         let start = Instant::now();
-        if req.prompt.len() >= self.context_length {
-            return Err(ModelError::PromptTooLong {
-                len: req.prompt.len(),
-                max: self.context_length,
-            });
-        }
+        req.check_fits(self.context_length)?;
         let prompt =
             String::from_utf8_lossy(&self.tokenizer.decode_bytes(&req.prompt)).into_owned();
         let mut text = req.first_token_prefix.clone();
@@ -76,12 +71,7 @@ impl Backend for FakeBackend {
                 break;
             }
             std::thread::sleep(self.step_delay);
-            tokens.push(id);
-            bytes.extend_from_slice(self.tokenizer.token_bytes(id));
-            if let Some(stop) = req.stop
-                && let Some(keep) = stop(&bytes)
-            {
-                bytes.truncate(keep);
+            if req.push_token(&self.tokenizer, id, &mut tokens, &mut bytes) {
                 finish = FinishReason::StopCheck;
                 break;
             }

@@ -529,12 +529,7 @@ impl Backend for OnnxBackend {
         cancel: &CancelToken,
     ) -> Result<Generation, ModelError> {
         let start = Instant::now();
-        if req.prompt.len() >= self.context_length() {
-            return Err(ModelError::PromptTooLong {
-                len: req.prompt.len(),
-                max: self.context_length(),
-            });
-        }
+        req.check_fits(self.context_length())?;
         let mut engine = self
             .engine
             .lock()
@@ -563,12 +558,7 @@ impl Backend for OnnxBackend {
                 finish = FinishReason::StopToken;
                 break;
             }
-            tokens.push(id);
-            bytes.extend_from_slice(self.tokenizer.token_bytes(id));
-            if let Some(stop) = req.stop
-                && let Some(keep) = stop(&bytes)
-            {
-                bytes.truncate(keep);
+            if req.push_token(&self.tokenizer, id, &mut tokens, &mut bytes) {
                 finish = FinishReason::StopCheck;
                 break;
             }

@@ -154,12 +154,7 @@ impl Backend for RemoteBackend {
         cancel: &CancelToken,
     ) -> Result<Generation, ModelError> {
         let start = Instant::now();
-        if req.prompt.len() >= self.context_length() {
-            return Err(ModelError::PromptTooLong {
-                len: req.prompt.len(),
-                max: self.context_length(),
-            });
-        }
+        req.check_fits(self.context_length())?;
         if cancel.is_cancelled() {
             return Err(ModelError::Cancelled);
         }
@@ -199,12 +194,7 @@ impl Backend for RemoteBackend {
             _ => FinishReason::StopToken,
         };
         for id in planned {
-            tokens.push(id);
-            bytes.extend_from_slice(self.tokenizer.token_bytes(id));
-            if let Some(stop) = req.stop
-                && let Some(keep) = stop(&bytes)
-            {
-                bytes.truncate(keep);
+            if req.push_token(&self.tokenizer, id, &mut tokens, &mut bytes) {
                 finish = FinishReason::StopCheck;
                 break;
             }
