@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
 # formatting, clippy, the Rust unit and end-to-end tests (real binary, real ONNX models),
-# the model-assets checks and the editor integration tests.
+# the model-assets checks, the training pipeline on a tiny corpus and the editor integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -12,6 +12,9 @@ echo "== cargo test"; cargo test --workspace
 echo "== model-assets checks"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r model-assets/tools/requirements.txt
 .venv/bin/python model-assets/tools/verify_test_models.py
+echo "== training pipeline (tiny corpus: every step, export, loaded by moat)"
+model-assets/train/setup.sh
+( cd model-assets/train && MOAT_REQUIRE_TRAINING_STACK=1 .venv/bin/python -m pytest tests -q -p no:cacheprovider )
 if [ -x editors/test.sh ]; then
   echo "== editor tests"; editors/test.sh
 fi

@@ -37,6 +37,21 @@ tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
     --languages bash --per-file 3 --max-tasks 20 --seed $seed --out "$tmp/4.jsonl" )
 cat "$tmp"/{1,2,3,4}.jsonl > "$out/multilang-heldout.jsonl"
 
+# Repository-level: lines that use a name defined in another file of the same repository, from
+# repositories outside model-assets/train's corpus: crates this workspace builds with (so
+# `moat eval --context repo` finds them in ~/.cargo/registry on any machine that built moat)
+# and the pip and setuptools packages of the project's .venv (made by scripts/setup.sh).
+site="$(ls -d .venv/lib/python3*/site-packages | head -1)"
+( cd "$reg"
+  "$moat" dataset tasks ropey-1.6.1 dashmap-6.2.1 ureq-3.5.2 ignore-0.4.35 anyhow-1.0.105 \
+    tower-lsp-server-0.23.0 ort-2.0.0-rc.15 crossbeam-channel-0.5.17 clap_builder-4.6.7 \
+    --languages rust --kinds cross-file --per-file 2 --max-tasks 120 --seed $seed \
+    --out "$tmp/5.jsonl" )
+( cd "$site"
+  "$moat" dataset tasks pip setuptools --languages python --kinds cross-file --per-file 2 \
+    --max-tasks 80 --seed $seed --out "$tmp/6.jsonl" )
+cat "$tmp"/{5,6}.jsonl > "$out/crossfile-heldout.jsonl"
+
 # The smoke subset the cargo test runs (fast in a debug build): every 10th Python task and
 # every 8th of the others.
 python3 - "$out" <<'PY'

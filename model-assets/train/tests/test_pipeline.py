@@ -20,9 +20,15 @@ HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("onnxruntime_genai")
+if os.environ.get("MOAT_REQUIRE_TRAINING_STACK"):
+    # scripts/test.sh (CI) installs the stack: a missing package there is a failure, not a skip.
+    import onnxruntime_genai  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+else:
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("onnxruntime_genai")
 
 
 def run(script, *args):
@@ -150,7 +156,7 @@ def test_end_to_end(work: Path):
 
     # 8. the Rust server loads the exported folder
     moat = REPO / "target" / "debug" / "moat"
-    if not moat.exists():
+    if not moat.exists() and not os.environ.get("MOAT_REQUIRE_TRAINING_STACK"):
         print(f"SKIP moat doctor check: {moat} not built (cargo build -p moat)")
         return
     r = subprocess.run(["cargo", "run", "-q", "-p", "moat", "--", "doctor", "--model",

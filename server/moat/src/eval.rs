@@ -25,6 +25,7 @@
 //! order or `--limit`, and latency is the cold-prompt latency (`moat bench` measures the warm,
 //! keystroke-to-keystroke case).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use moat_complete::{CompletionInput, CompletionSettings, Snippet, complete};
+use moat_index::{Index, IndexConfig};
 use moat_model::{Backend, CancelToken, ModelError, OnnxBackend, OnnxOptions, RemoteBackend};
 use moat_syntax::{Language, SyntaxTree};
 use serde::{Deserialize, Serialize};
@@ -47,9 +49,15 @@ pub struct EvalArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// What the model sees: `none` = only the cursor's line, `file` = the whole file (windows
-    /// as in the editor), `repo` = file + repository snippets (needs the index; today = file).
+    /// as in the editor), `repo` = file + snippets the workspace index retrieves from the task's
+    /// repository (as the server does).
     #[arg(long, value_enum, default_value_t = ContextMode::File)]
     context: ContextMode,
+    /// Folders holding the tasks' repositories (`--context repo`): a task's `repo` is looked up
+    /// as an absolute path, then as a folder of that name here (repeatable), next to the task
+    /// file, and in `$CARGO_HOME/registry/src/*` (crates the build downloaded).
+    #[arg(long = "repos", value_name = "DIR")]
+    repos: Vec<PathBuf>,
     /// Evaluate only the first N tasks.
     #[arg(long)]
     limit: Option<usize>,
@@ -107,13 +115,117 @@ fn id_as_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Err
 
 /// Where repository context comes from in `--context repo`: the task, the document text and the
 /// cursor in, snippets (least useful first, as `CompletionInput::snippets` wants) out.
-///
-/// Hook for the workspace index (`moat-index`): until it lands, [`no_repository_context`] is used
-/// and `repo` evaluates exactly like `file` (the report says so in its notes).
 pub type ContextProvider<'a> = &'a dyn Fn(&Task, &str, usize) -> Vec<Snippet>;
 
-pub fn no_repository_context(_task: &Task, _text: &str, _cursor: usize) -> Vec<Snippet> {
-    Vec::new()
+/// `--context repo`: each task's repository is indexed once by `moat-index` (cached where the
+/// server caches it, so a second run only re-reads changed files) and queried through the
+/// server's own retrieval ([`moat_lsp::retrieve_repository_context`]) with the server's default
+/// budget, but without its deadline, so that the figures are deterministic.
+///
+/// The workspace is the repository as it is on disk, task line included; the retrieval never
+/// returns chunks or definitions of the query's own file, so the removed line cannot leak.
+pub struct RepositoryContext {
+    roots: Vec<PathBuf>,
+    budget_bytes: usize,
+    indexes: RefCell<HashMap<String, Option<Index>>>,
+    /// Repositories that were not found or could not be indexed, with the reason.
+    pub unavailable: RefCell<BTreeMap<String, String>>,
+}
+
+impl RepositoryContext {
+    pub fn new(extra_roots: &[PathBuf], task_file: &Path, budget_bytes: usize) -> Self {
+        let mut roots = extra_roots.to_vec();
+        if let Some(dir) = task_file.parent() {
+            roots.push(if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir.to_path_buf()
+            });
+        }
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+        if let Some(Ok(entries)) =
+            cargo_home.map(|c| std::fs::read_dir(c.join("registry").join("src")))
+        {
+            let mut registries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            registries.sort();
+            roots.extend(registries);
+        }
+        Self {
+            roots,
+            budget_bytes,
+            indexes: RefCell::new(HashMap::new()),
+            unavailable: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    fn locate(&self, repo: &str) -> Option<PathBuf> {
+        let path = Path::new(repo);
+        if path.is_absolute() {
+            return path.is_dir().then(|| path.to_path_buf());
+        }
+        self.roots
+            .iter()
+            .map(|r| r.join(repo))
+            .find(|candidate| candidate.is_dir())
+    }
+
+    fn open(&self, repo: &str) -> Result<Index, String> {
+        let root = self.locate(repo).ok_or_else(|| {
+            format!(
+                "repository not found (looked in {})",
+                self.roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let config = IndexConfig::load(&root).map_err(|e| e.to_string())?;
+        let index = Index::open(&root, &moat_index::default_cache_dir(&root), config)
+            .map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        index.refresh(&mut |_| {}).map_err(|e| e.to_string())?;
+        eprintln!(
+            "moat eval: indexed {} ({} files, {:.1} s)",
+            root.display(),
+            index.stats().files,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(index)
+    }
+
+    /// The snippets for `task` (none when it names no repository or path, or its repository
+    /// is unavailable: recorded in [`Self::unavailable`]).
+    pub fn snippets(&self, task: &Task, text: &str, cursor: usize) -> Vec<Snippet> {
+        let (Some(repo), Some(path)) = (&task.repo, &task.path) else {
+            return Vec::new();
+        };
+        let mut indexes = self.indexes.borrow_mut();
+        let index = indexes.entry(repo.clone()).or_insert_with(|| {
+            self.open(repo)
+                .map_err(|e| {
+                    eprintln!(
+                        "moat eval: repository {repo}: {e}; its tasks get no repository context"
+                    );
+                    self.unavailable.borrow_mut().insert(repo.clone(), e);
+                })
+                .ok()
+        });
+        match index {
+            Some(index) => moat_lsp::retrieve_repository_context(
+                index,
+                path,
+                text,
+                cursor,
+                &[],
+                self.budget_bytes,
+                None,
+            ),
+            None => Vec::new(),
+        }
+    }
 }
 
 /// A model behind the pipeline, either in-process or on a server.
@@ -463,7 +575,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         max_new_tokens: args.max_tokens,
         ..Default::default()
     };
-    let provider: ContextProvider<'_> = &no_repository_context;
+    let repository = RepositoryContext::new(
+        &args.repos,
+        &args.tasks,
+        moat_lsp::Config::default().repo_context_bytes,
+    );
+    let provider: ContextProvider<'_> = &|t, text, cursor| repository.snippets(t, text, cursor);
     let mut notes = vec![
         "every task starts from an empty KV cache (cold-prompt latency)".to_string(),
         format!(
@@ -472,10 +589,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         ),
     ];
     if args.context == ContextMode::Repo {
-        let note = "context repo: the workspace index is not wired into eval yet, so no \
-                    repository snippets are added and `repo` equals `file`";
-        eprintln!("moat eval: note: {note}");
-        notes.push(note.to_string());
+        notes.push(format!(
+            "context repo: snippets from each task's repository (moat-index, the server's \
+             retrieval, {} bytes, no deadline)",
+            moat_lsp::Config::default().repo_context_bytes
+        ));
     }
     if let AnyBackend::Remote(_) = backend {
         notes.push("remote backend: latency includes the HTTP round trip".to_string());
@@ -508,6 +626,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let was_interrupted = interrupted.load(Ordering::SeqCst);
+    for (repo, why) in repository.unavailable.borrow().iter() {
+        notes.push(format!(
+            "repository {repo} unavailable ({why}): no repository context"
+        ));
+    }
 
     let mut per_language: BTreeMap<String, Vec<&TaskResult>> = BTreeMap::new();
     for r in &results {

@@ -183,3 +183,65 @@ fn quick_bench_writes_a_complete_report() {
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 }
+
+#[test]
+fn eval_with_repo_context_indexes_the_tasks_repository() {
+    // A repository whose task line needs a name from another file, next to the task file.
+    let dir = scratch("repo-context");
+    let repo = dir.join("shapes");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("geometry.py"),
+        "def rectangle_area_with_margin(width, height, margin):\n    \"\"\"Area of a rectangle grown by margin on every side.\"\"\"\n    return (width + 2 * margin) * (height + 2 * margin)\n",
+    )
+    .unwrap();
+    let prefix = "from geometry import rectangle_area_with_margin\n\n\ndef report(w, h):\n    ";
+    let suffix = "\n    return area\n";
+    std::fs::write(
+        repo.join("main.py"),
+        format!("{prefix}area = rectangle_area_with_margin(w, h, 1){suffix}"),
+    )
+    .unwrap();
+    let task = serde_json::json!({
+        "id": "shapes/main.py:5", "language": "python", "repo": "shapes", "path": "main.py",
+        "prefix": prefix, "suffix": suffix, "expected": "area = rectangle_area_with_margin(w, h, 1)",
+    });
+    let missing = serde_json::json!({
+        "id": "gone/x.py:1", "language": "python", "repo": "no-such-repository", "path": "x.py",
+        "prefix": "", "suffix": "\n", "expected": "pass",
+    });
+    let tasks = dir.join("tasks.jsonl");
+    std::fs::write(&tasks, format!("{task}\n{missing}\n")).unwrap();
+    let cache = dir.join("cache");
+    let run = |context: &str| {
+        let out = dir.join(format!("{context}.json"));
+        run_json(
+            moat()
+                .env("XDG_CACHE_HOME", &cache)
+                .arg("eval")
+                .arg(&tasks)
+                .args(["--model", "model-assets/default", "--context", context])
+                .arg("--json")
+                .arg(&out),
+            &out,
+        )
+    };
+    let file = run("file");
+    let repo_report = run("repo");
+    let prompt = |r: &Value| r["results"][0]["prompt_tokens"].as_u64().unwrap();
+    // The definition's signature and doc from geometry.py enter the prompt.
+    assert!(
+        prompt(&repo_report) > prompt(&file) + 10,
+        "repo {} vs file {} prompt tokens",
+        prompt(&repo_report),
+        prompt(&file)
+    );
+    assert_eq!(repo_report["overall"]["tasks"].as_u64(), Some(2));
+    let notes = repo_report["notes"].to_string();
+    assert!(
+        notes.contains("repository no-such-repository unavailable"),
+        "{notes}"
+    );
+    // The index is cached where the server keeps it.
+    assert!(cache.join("moat").join("index").is_dir());
+}

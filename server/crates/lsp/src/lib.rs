@@ -15,3 +15,6 @@ mod workspace;
 
 pub use config::Config;
 pub use server::{MoatServer, ServeOutcome, serve_stdio};
+/// Repository context for a cursor, exactly as the server assembles it (`moat eval --context
+/// repo` calls it too, so its figures measure what the editor gets).
+pub use workspace::{RETRIEVAL_DEADLINE, retrieve as retrieve_repository_context};

@@ -17,8 +17,8 @@ use tower_lsp_server::ls_types::{ProgressToken, WorkDoneProgressCreateParams};
 
 use crate::server::notify_status;
 
-/// Retrieval gets at most this long; the index answers with what it has by then.
-const RETRIEVAL_DEADLINE: Duration = Duration::from_millis(20);
+/// Retrieval gets at most this long in the server; the index answers with what it has by then.
+pub const RETRIEVAL_DEADLINE: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Default)]
 pub struct Workspace {
@@ -129,6 +129,10 @@ impl Workspace {
 /// Repository context for a completion: definitions of names used near the cursor and code
 /// similar to the lines before it. The query uses the text before the cursor's line only, so
 /// the snippets (and the prompt's start, and the KV cache) stay the same while typing on a line.
+///
+/// `path` is the document's workspace-relative path: its own indexed chunks and definitions are
+/// never returned. `deadline` bounds the similar-code search (the server passes
+/// [`RETRIEVAL_DEADLINE`]; `moat eval` passes `None` so that its figures are deterministic).
 pub fn retrieve(
     index: &Index,
     path: &str,
@@ -136,6 +140,7 @@ pub fn retrieve(
     cursor: usize,
     open_files: &[(String, String)],
     budget_bytes: usize,
+    deadline: Option<Duration>,
 ) -> Vec<Snippet> {
     let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
     let query = Query {
@@ -144,7 +149,7 @@ pub fn retrieve(
         identifiers_near_cursor: &[],
         open_files,
         budget_bytes,
-        deadline: Some(Instant::now() + RETRIEVAL_DEADLINE),
+        deadline: deadline.map(|d| Instant::now() + d),
     };
     index
         .retrieve(&query)

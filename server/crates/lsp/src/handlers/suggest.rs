@@ -12,7 +12,7 @@ use tower_lsp_server::ls_types::Uri;
 
 use crate::handlers::document::{PARSE_INLINE_MAX_BYTES, refresh_tree, store_tree};
 use crate::model_slot::ModelState;
-use crate::workspace::retrieve;
+use crate::workspace::{RETRIEVAL_DEADLINE, retrieve};
 
 /// Open documents larger than this are not offered to retrieval.
 const OPEN_FILE_CONTEXT_MAX_BYTES: usize = 256 * 1024;
@@ -163,7 +163,15 @@ pub(crate) async fn suggest(
             refresh_tree(language, tree, &text)
         };
         let snippets = match &index {
-            Some(index) => retrieve(index, &rel_path, &text, cursor, &open_files, budget),
+            Some(index) => retrieve(
+                index,
+                &rel_path,
+                &text,
+                cursor,
+                &open_files,
+                budget,
+                Some(RETRIEVAL_DEADLINE),
+            ),
             None => Vec::new(),
         };
         let input = CompletionInput {
