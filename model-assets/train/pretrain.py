@@ -256,6 +256,7 @@ def main(argv=None):
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=p["lr"], betas=(0.9, 0.95), eps=1e-8,
                             fused=(device == "cuda"))
+    planned = total
     step, tokens_seen, elapsed_prev = 0, 0, 0.0
     state_path = run / "state.pt"
     csv_path = run / "loss.csv"
@@ -328,12 +329,14 @@ def main(argv=None):
         tokens_seen += tokens_per_step
         elapsed = elapsed_prev + time.time() - t0
         # Fit the cosine schedule into --max-minutes: once the speed is known (step 10), and
-        # again every 25 steps from the recent speed (only ever shortening), so a machine that
-        # gets busier mid-run still finishes in time.
+        # again every 25 steps from the recent speed, so a machine that gets busier mid-run
+        # still finishes in time. In the first half of the run the schedule may also grow back
+        # (up to the planned steps) when the machine gets quieter; later it only shrinks, so
+        # the cosine decay is never stretched once it is under way.
         if max_minutes and (step == replan_at or step % 25 == 0) and step < total:
             recent = (time.time() - t_plan) / max(1, step - step_plan)
-            fit = step + int((max_minutes * 60 - elapsed) / max(recent, 1e-6))
-            if fit < total:
+            fit = min(planned, step + int((max_minutes * 60 - elapsed) / max(recent, 1e-6)))
+            if fit < total or (fit > total * 1.02 and step < total / 2):
                 log(f"pretrain: {recent:.2f} s/step; schedule {total} -> {max(step + 1, fit)} "
                     f"steps to fit {max_minutes} min")
                 total = max(step + 1, fit)

@@ -7,7 +7,7 @@
 //! each file's documents are applied under a lock held for that file only), or keep file texts
 //! after they are applied.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -193,7 +193,14 @@ pub struct Index {
     refresh_lock: Mutex<()>,
     apply_lock: Mutex<()>,
     last_refresh: Mutex<Option<RefreshReport>>,
+    /// Files re-read by [`Index::update_file`] (saved or changed on disk), most recent first,
+    /// at most [`RECENT_FILES`]: retrieval ranks their chunks after open documents' and before
+    /// the rest of the index's.
+    recent: Mutex<VecDeque<String>>,
 }
+
+/// Recently edited files remembered for ranking.
+pub const RECENT_FILES: usize = 16;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -317,6 +324,7 @@ impl Index {
             refresh_lock: Mutex::new(()),
             apply_lock: Mutex::new(()),
             last_refresh: Mutex::new(None),
+            recent: Mutex::new(VecDeque::new()),
         })
     }
 
@@ -487,7 +495,24 @@ impl Index {
             }
         };
         self.commit(writer)?;
+        self.touch_recent(&rel, matches!(status, FileStatus::Skipped(_)));
         Ok(status)
+    }
+
+    /// Moves `rel` to the front of the recently edited files (or drops it).
+    fn touch_recent(&self, rel: &str, drop: bool) {
+        let mut recent = lock(&self.recent);
+        recent.retain(|p| p != rel);
+        if !drop {
+            recent.push_front(rel.to_owned());
+            recent.truncate(RECENT_FILES);
+        }
+    }
+
+    /// Workspace-relative paths of the files most recently re-read by [`Index::update_file`],
+    /// most recent first.
+    pub fn recently_edited(&self) -> Vec<String> {
+        lock(&self.recent).iter().cloned().collect()
     }
 
     /// Removes one file from the index (deleted or renamed away) and commits. Returns whether
@@ -499,6 +524,7 @@ impl Index {
         if removed {
             self.commit(writer)?;
         }
+        self.touch_recent(&rel, true);
         Ok(removed)
     }
 
@@ -516,6 +542,7 @@ impl Index {
                 .iter()
                 .map(|(p, t)| (self.query_path(p), t.as_str()))
                 .collect(),
+            recent: self.recently_edited(),
         };
         retrieve::retrieve(&retriever, query)
     }

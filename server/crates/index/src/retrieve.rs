@@ -4,7 +4,8 @@
 //! Owns: the sources and their order of importance — (1) definitions (doc + signature) of the
 //! identifiers near the cursor, of the partial identifier being typed, and of imported names;
 //! (2) chunks similar to the lines before the cursor (BM25 over identifier tokens; open files
-//! boosted, and searched from their editor text when it is newer than the index); (3) the
+//! boosted most, and searched from their editor text when it is newer than the index; recently
+//! edited files boosted less); (3) the
 //! file's own imports when they are far above the cursor — the byte budget split between them,
 //! deduplication, deterministic order (least useful first, so the most useful ends nearest the
 //! cursor) and the final redaction of every returned text.
@@ -88,6 +89,9 @@ const SIMILAR_CANDIDATES: usize = 32;
 const MAX_SIMILAR: usize = 8;
 /// Score multiplier for chunks of open files.
 const OPEN_FILE_BOOST: f32 = 1.5;
+/// Score multiplier for chunks of recently edited files (not open): the most recent gets it
+/// all, the `RECENT_FILES`-th almost nothing, so open > recent > the rest of the index.
+const RECENT_FILE_BOOST: f32 = 1.25;
 /// Similar chunks scoring below this fraction of the best one are dropped.
 const MIN_RELATIVE_SCORE: f32 = 0.25;
 /// Share of the budget definitions may take before similar chunks are considered.
@@ -119,6 +123,8 @@ pub(crate) struct Retriever<'a> {
     pub current: String,
     /// Open documents, workspace-relative.
     pub open: Vec<(String, &'a str)>,
+    /// Recently edited files, workspace-relative, most recent first.
+    pub recent: Vec<String>,
 }
 
 /// A definition found for an identifier.
@@ -239,6 +245,21 @@ fn dir_distance(a: &str, b: &str) -> usize {
 impl Retriever<'_> {
     fn is_open(&self, path: &str) -> bool {
         self.open.iter().any(|(p, _)| p == path)
+    }
+
+    /// How much a chunk of `path` is preferred: open documents first, then recently edited
+    /// files (more recent, more), then everything else.
+    fn boost(&self, path: &str) -> f32 {
+        if self.is_open(path) {
+            return OPEN_FILE_BOOST;
+        }
+        match self.recent.iter().position(|p| p == path) {
+            Some(rank) => {
+                let n = self.recent.len().max(1) as f32;
+                1.0 + (RECENT_FILE_BOOST - 1.0) * (1.0 - rank as f32 / n)
+            }
+            None => 1.0,
+        }
     }
 
     fn search(
@@ -413,11 +434,7 @@ impl Retriever<'_> {
             .into_iter()
             .map(|(score, doc)| {
                 let path = str_field(&doc, self.fields.path).to_owned();
-                let boost = if self.is_open(&path) {
-                    OPEN_FILE_BOOST
-                } else {
-                    1.0
-                };
+                let boost = self.boost(&path);
                 ChunkHit {
                     line: u64_field(&doc, self.fields.line),
                     end_line: u64_field(&doc, self.fields.end_line),

@@ -759,3 +759,56 @@ fn damaged_or_foreign_stores_are_rebuilt() {
     assert_eq!(index.stats().files, 0);
     assert_eq!(refresh(&index).indexed, 5);
 }
+
+#[test]
+fn recently_edited_files_rank_between_open_files_and_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let body = |name: &str| {
+        format!(
+            "def {name}(invoice_lines, tax_rate):\n    subtotal = sum(line.amount for line in invoice_lines)\n    return subtotal * (1 + tax_rate)\n"
+        )
+    };
+    write(root, "billing/a_old.py", &body("total_a"));
+    write(root, "billing/b_old.py", &body("total_b"));
+    write(root, "billing/c_edited.py", &body("total_c"));
+    let (index, _cache) = open(root);
+    refresh(&index);
+    let before = "def invoice_total(invoice_lines, tax_rate):\n    subtotal = sum(line.amount for line in invoice_lines)\n";
+    let best = |index: &Index, open: &[(String, String)]| {
+        let snippets = index.retrieve(&Query {
+            open_files: open,
+            ..query("app/new.py", before)
+        });
+        let similar: Vec<_> = snippets
+            .iter()
+            .filter(|s| s.kind == SnippetKind::Similar)
+            .collect();
+        similar.last().map(|s| s.path.clone()).unwrap_or_default()
+    };
+    // Equal scores: the order is by path.
+    assert_eq!(best(&index, &[]), "billing/a_old.py");
+
+    // A save re-reads the file: it is now recently edited and ranks first.
+    write(
+        root,
+        "billing/c_edited.py",
+        &format!("{}\n", body("total_c")),
+    );
+    index
+        .update_file(&root.join("billing/c_edited.py"))
+        .unwrap();
+    assert_eq!(index.recently_edited(), vec!["billing/c_edited.py"]);
+    assert_eq!(best(&index, &[]), "billing/c_edited.py");
+
+    // An open document still beats a recently edited one.
+    let open = vec![("billing/b_old.py".to_owned(), body("total_b"))];
+    assert_eq!(best(&index, &open), "billing/b_old.py");
+
+    // A removed file is forgotten.
+    std::fs::remove_file(root.join("billing/c_edited.py")).unwrap();
+    index
+        .remove_file(&root.join("billing/c_edited.py"))
+        .unwrap();
+    assert!(index.recently_edited().is_empty());
+}
