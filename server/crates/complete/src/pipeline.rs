@@ -23,6 +23,10 @@ pub struct CompletionSettings {
     /// Give the model the file's head (imports) and the signatures of definitions that lie
     /// above the prefix window.
     pub file_context: bool,
+    /// Share of the prompt held back for repository snippets when there are any. It only bites
+    /// on models whose context cannot hold the full windows plus context (a 512-token model:
+    /// without it the windows fill the prompt and no snippet ever fits).
+    pub repo_context_share: f32,
 }
 
 impl Default for CompletionSettings {
@@ -36,6 +40,7 @@ impl Default for CompletionSettings {
             skip_in_comments: false,
             skip_in_strings: false,
             file_context: true,
+            repo_context_share: 0.3,
         }
     }
 }
@@ -126,8 +131,14 @@ pub fn complete(
     let context_limit = backend
         .context_length()
         .saturating_sub(settings.max_new_tokens + 8);
-    let prefix_budget = settings.prefix_tokens.min(context_limit * 3 / 4).max(1);
-    let suffix_budget = settings.suffix_tokens.min(context_limit / 4);
+    let reserve = if input.snippets.is_empty() {
+        0
+    } else {
+        (context_limit as f32 * settings.repo_context_share.clamp(0.0, 0.9)) as usize
+    };
+    let window_limit = context_limit - reserve;
+    let prefix_budget = settings.prefix_tokens.min(window_limit * 3 / 4).max(1);
+    let suffix_budget = settings.suffix_tokens.min(window_limit / 4);
     let windows = choose_windows(
         text,
         cursor,
@@ -151,7 +162,7 @@ pub fn complete(
     for snippet in snippets.iter().rev() {
         let ids = render_snippet(tokenizer, snippet, line_comment);
         if context_ids.len() + ids.len() > room {
-            break;
+            continue; // a smaller, less useful one may still fit
         }
         context_ids.splice(0..0, ids);
     }

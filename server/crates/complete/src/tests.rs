@@ -269,6 +269,54 @@ fn snippets_go_before_the_fim_prompt() {
 }
 
 #[test]
+fn a_small_context_model_keeps_room_for_repository_snippets() {
+    // 512-token model, a long file before the cursor: without a reserve the windows would take
+    // the whole prompt and the snippet would never fit.
+    let body: String = (0..400)
+        .map(|i| format!("value_{i} = compute_{i}(argument_{i})\n"))
+        .collect();
+    let text = format!("{body}result = ");
+    let seen = Arc::new(Mutex::new(String::new()));
+    let seen2 = seen.clone();
+    let backend = FakeBackend::new(tokenizer(), 512, move |p| {
+        *seen2.lock().unwrap() = p.to_string();
+        "1".into()
+    });
+    let snippets = vec![crate::Snippet {
+        path: "lib/util.py".into(),
+        text: "def compute_total(values): ...".into(),
+    }];
+    for (snippets, expect) in [(&snippets[..], true), (&[][..], false)] {
+        let input = CompletionInput {
+            path: None,
+            text: &text,
+            cursor: text.len(),
+            language: None,
+            tree: None,
+            snippets,
+        };
+        let r = complete(
+            &input,
+            &CompletionSettings::default(),
+            &backend,
+            &CancelToken::new(),
+        )
+        .unwrap();
+        assert!(r.prompt_tokens < 512, "{}", r.prompt_tokens);
+        let prompt = seen.lock().unwrap().clone();
+        assert_eq!(
+            prompt.contains("def compute_total(values)"),
+            expect,
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("value_399 = compute_399(argument_399)"),
+            "{prompt}"
+        );
+    }
+}
+
+#[test]
 fn typing_through_a_suggestion() {
     let shown = ShownSuggestion::new("value = \n", 8, "compute(1, 2)");
     assert_eq!(shown.advance("value = comp\n", 12), Some("ute(1, 2)"));

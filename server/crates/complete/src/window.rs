@@ -1,7 +1,8 @@
 //! The prefix and suffix windows around the cursor.
 //!
 //! **Invariant:** while the user types at the cursor, the windows' outer edges stay put: the
-//! prefix starts at a syntax boundary chosen from a position quantised to [`STEP`] bytes, and the
+//! prefix starts at a syntax boundary chosen from a position quantised to a step (a quarter of
+//! the window's byte guess, at most [`STEP`] bytes), and the
 //! suffix ends at a boundary chosen from the suffix's own text (which typing at the cursor does not
 //! change). Consecutive prompts then share all tokens up to the cursor, and the model reuses its
 //! KV cache for them.
@@ -9,8 +10,11 @@
 use moat_model::ModelTokenizer;
 use moat_syntax::SyntaxTree;
 
-/// The prefix window's start moves in steps of this many bytes.
+/// The prefix window's start moves in steps of at most this many bytes (a quarter of the
+/// window's byte guess when that is smaller: a 1 KB step would empty a small model's window).
 pub const STEP: usize = 1024;
+/// The smallest step.
+const MIN_STEP: usize = 64;
 /// A generous bytes-per-token guess for code, used to pick a first cut before measuring tokens.
 const BYTES_PER_TOKEN: usize = 4;
 
@@ -52,11 +56,12 @@ pub fn choose_windows(
     let cursor = text.floor_char_boundary(cursor.min(text.len()));
     let cursor_line = line_start_before(text, cursor);
 
-    // Prefix: a quantised anchor, then the first boundary at or after it.
-    let mut anchor = cursor
-        .saturating_sub(prefix_budget * BYTES_PER_TOKEN)
-        .div_ceil(STEP)
-        * STEP;
+    // Prefix: a quantised anchor, then the first boundary at or after it. When the window
+    // measures too many tokens, the anchor skips past the excess bytes (re-quantised, so the
+    // edge stays stable): two or three encodes, not one per step.
+    let guess = prefix_budget * BYTES_PER_TOKEN;
+    let step = (guess / 4).clamp(MIN_STEP, STEP);
+    let mut anchor = cursor.saturating_sub(guess).div_ceil(step) * step;
     let (prefix_start, prefix_ids) = loop {
         let start = if anchor >= cursor_line {
             cursor_line
@@ -71,17 +76,16 @@ pub fn choose_windows(
         if ids.len() <= prefix_budget {
             break (start, ids);
         }
+        let excess: usize = ids[..ids.len() - prefix_budget]
+            .iter()
+            .map(|&id| tokenizer.token_bytes(id).len())
+            .sum();
         if start >= cursor_line {
             // One enormous line (minified code): keep its last `prefix_budget` tokens.
-            let cut = ids.len() - prefix_budget;
-            let dropped: usize = ids[..cut]
-                .iter()
-                .map(|&id| tokenizer.token_bytes(id).len())
-                .sum();
-            let start = text.ceil_char_boundary((start + dropped).min(cursor));
+            let start = text.ceil_char_boundary((start + excess).min(cursor));
             break (start, tokenizer.encode(&text[start..cursor]));
         }
-        anchor = (anchor / STEP + 1) * STEP;
+        anchor = ((start + excess) / step + 1) * step;
     };
 
     // Suffix: cut at the last boundary (else line end) within the byte guess, then measure.

@@ -123,7 +123,7 @@ impl Config {
             max_lines: self.max_lines.max(1),
             skip_in_comments: self.skip_in_comments,
             skip_in_strings: self.skip_in_strings,
-            file_context: true,
+            ..CompletionSettings::default()
         }
     }
 
