@@ -282,7 +282,7 @@ fn a_small_context_model_keeps_room_for_repository_snippets() {
         *seen2.lock().unwrap() = p.to_string();
         "1".into()
     });
-    let snippets = vec![crate::Snippet {
+    let snippets = [crate::Snippet {
         path: "lib/util.py".into(),
         text: "def compute_total(values): ...".into(),
     }];
