@@ -43,7 +43,7 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import WORK, ShardWriter, language_of, log, sha256_text, stable_hash01, write_json  # noqa: E402
+from common import HERE, WORK, ShardWriter, language_of, log, sha256_text, stable_hash01, write_json  # noqa: E402
 
 MAX_FILE_BYTES = 1 << 20
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", "target", ".venv", "venv",
@@ -502,6 +502,47 @@ SOURCES = {
 }
 
 
+class EvalSourceFilter:
+    """Keeps the sources of moat's checked-in eval tasks (tests/eval/*.jsonl) out of the corpus,
+    so that `moat eval` on those sets measures completion, not memorisation.
+
+    A task carries only a window of its file, so a file is recognised by content: each task
+    contributes its FINGERPRINT_LINES longest distinct lines (stripped, at least 24 chars); a
+    corpus file that contains all of one task's fingerprint lines is dropped."""
+
+    FINGERPRINT_LINES = 3
+
+    def __init__(self, task_files: list[Path]):
+        self.by_line: dict[str, set[int]] = {}
+        self.need: list[int] = []
+        for tf in task_files:
+            for raw in open(tf, encoding="utf-8"):
+                try:
+                    t = json.loads(raw)
+                except ValueError:
+                    continue
+                text = t.get("prefix", "") + t.get("expected", "") + t.get("suffix", "")
+                lines = sorted({l.strip() for l in text.splitlines() if len(l.strip()) >= 24},
+                               key=lambda l: (-len(l), l))[:self.FINGERPRINT_LINES]
+                if len(lines) < self.FINGERPRINT_LINES:
+                    continue
+                tid = len(self.need)
+                self.need.append(len(lines))
+                for l in lines:
+                    self.by_line.setdefault(l, set()).add(tid)
+
+    def matches(self, text: str) -> bool:
+        if not self.by_line:
+            return False
+        hits: dict[int, int] = {}
+        for l in {l.strip() for l in text.splitlines()}:
+            for tid in self.by_line.get(l, ()):
+                hits[tid] = hits.get(tid, 0) + 1
+                if hits[tid] == self.need[tid]:
+                    return True
+        return False
+
+
 def collect(source: str, gen, args, out: Path) -> dict:
     items = list(gen(args))
     # Whole packages in a deterministic but mixed order, so a byte budget takes a sample of
@@ -511,7 +552,8 @@ def collect(source: str, gen, args, out: Path) -> dict:
     manifest = []
     n_bytes = 0
     budget = int(args.max_mb_per_source * (1 << 20)) if args.max_mb_per_source else None
-    skipped = {"unreadable_or_binary": 0, "budget": 0}
+    skipped = {"unreadable_or_binary": 0, "budget": 0, "eval_task_source": 0}
+    eval_filter = getattr(args, "eval_filter", None)
     for package, version, lic, rel, src in items:
         if args.max_files_per_source and writer.count >= args.max_files_per_source:
             skipped["budget"] += 1
@@ -524,6 +566,9 @@ def collect(source: str, gen, args, out: Path) -> dict:
         text = decode(src) if isinstance(src, bytes) else read_source(src)
         if text is None:
             skipped["unreadable_or_binary"] += 1
+            continue
+        if eval_filter is not None and eval_filter.matches(text):
+            skipped["eval_task_source"] += 1
             continue
         shown = rel.split("#")[0]
         lang = language_of(rel.split("#")[-1])
@@ -562,7 +607,12 @@ def main(argv=None):
     ap.add_argument("--max-mb-per-source", type=float, default=0, help="0 = no limit")
     ap.add_argument("--max-files-per-source", type=int, default=0, help="0 = no limit")
     ap.add_argument("--force", action="store_true", help="redo sources already collected")
+    ap.add_argument("--exclude-tasks", nargs="*", type=Path,
+                    default=sorted((HERE.parent.parent / "tests" / "eval").glob("*.jsonl")),
+                    help="task files whose source files are kept out of the corpus "
+                         "(default: moat's checked-in eval sets, tests/eval/*.jsonl)")
     args = ap.parse_args(argv)
+    args.eval_filter = EvalSourceFilter(args.exclude_tasks) if args.exclude_tasks else None
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

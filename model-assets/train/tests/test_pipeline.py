@@ -163,3 +163,20 @@ def test_end_to_end(work: Path):
                         str(model_dir)], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all good" in r.stdout, r.stdout
+
+
+def test_eval_task_sources_are_kept_out_of_the_corpus(tmp_path: Path):
+    from corpus import EvalSourceFilter
+    source = "".join(f"    result_{i} = compute_something_long({i}, factor={i * 3})\n"
+                     for i in range(40))
+    lines = source.splitlines(keepends=True)
+    task = {"id": "t", "language": "python", "prefix": "".join(lines[:15]) + "    ",
+            "expected": "x = 1", "suffix": "\n" + "".join(lines[15:25])}
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps(task) + "\n{broken\n")
+    f = EvalSourceFilter([tasks])
+    assert f.matches("header\n" + source + "footer\n")
+    assert not f.matches(source[:200])
+    # the default covers moat's checked-in sets
+    default = sorted((REPO / "tests" / "eval").glob("*.jsonl"))
+    assert default and len(EvalSourceFilter(default).need) > 300
