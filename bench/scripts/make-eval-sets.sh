@@ -52,13 +52,16 @@ site="$(ls -d .venv/lib/python3*/site-packages | head -1)"
     --max-tasks 80 --seed $seed --out "$tmp/6.jsonl" )
 cat "$tmp"/{5,6}.jsonl > "$out/crossfile-heldout.jsonl"
 
-# The smoke subset the cargo test runs (fast in a debug build): every 10th Python task and
-# every 8th of the others.
+# The smoke subset the cargo test runs (fast in a debug build): every 8th task of
+# corpus-heldout.jsonl (made by model-assets/train/make_tasks.py from the training pipeline's
+# held-out packages: 8 languages), every 10th cross-file task and every 4th Bash task.
 python3 - "$out" <<'PY'
-import sys
+import json, sys
 out = sys.argv[1]
-py = open(f"{out}/python-stdlib-heldout.jsonl").read().splitlines()[::10]
-ml = open(f"{out}/multilang-heldout.jsonl").read().splitlines()[::8]
-open(f"{out}/smoke.jsonl", "w").write("\n".join(py + ml) + "\n")
+held = open(f"{out}/corpus-heldout.jsonl").read().splitlines()[::8]
+cross = open(f"{out}/crossfile-heldout.jsonl").read().splitlines()[::10]
+bash = [l for l in open(f"{out}/multilang-heldout.jsonl").read().splitlines()
+        if json.loads(l)["language"] == "bash"][::4]
+open(f"{out}/smoke.jsonl", "w").write("\n".join(held + cross + bash) + "\n")
 PY
 wc -l "$out"/*.jsonl

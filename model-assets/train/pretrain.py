@@ -4,7 +4,7 @@
     python pretrain.py --preset tiny|cpu-small|gpu-28m [--device auto|cpu|cuda]
                        [--curated work/curated] [--tokenizer work/tokenizer/tokenizer.json]
                        [--data work/tokens] [--run work/runs/PRESET] [--steps N] [--tokens N]
-                       [--max-minutes M] [--init HF_DIR] [--force] [--force-data]
+                       [--max-minutes M] [--init HF_DIR] [--force] [--force-data] [--snapshot]
 
 Phases (each resumable):
   1. token shards: <data>/train-NNNNN.npz, <data>/val-NNNNN.npz (FIM applied, see fim.py),
@@ -183,6 +183,9 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--force", action="store_true", help="restart training from scratch")
     ap.add_argument("--force-data", action="store_true", help="rebuild token shards")
+    ap.add_argument("--snapshot", action="store_true",
+                    help="write <run>/hf-step<N>/ (transformers layout) from the run's last "
+                         "state.pt and stop; safe while that run is still training")
     ap.add_argument("--prepare-only", action="store_true",
                     help="write the token shards and stop (to train elsewhere)")
     args = ap.parse_args(argv)
@@ -212,6 +215,15 @@ def main(argv=None):
         sys.exit("pretrain: --device cuda but CUDA is not available")
     run: Path = args.run
     final = run / "hf"
+    if args.snapshot:
+        st = torch.load(run / "state.pt", map_location="cpu", weights_only=False)
+        tok = Tokenizer.from_file(str(args.tokenizer))
+        model = LlamaForCausalLM(make_config(p, tok.get_vocab_size()))
+        model.load_state_dict(st["model"])
+        out = run / f"hf-step{st['step']}"
+        save_hf(model, args.tokenizer, out)
+        log(f"pretrain: snapshot of step {st['step']}/{st['total']} in {out}")
+        return out
     if final.exists() and (run / "summary.json").exists() and not args.force:
         log(f"pretrain: {final} exists; skipping (use --force to retrain)")
         return final
