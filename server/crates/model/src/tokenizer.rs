@@ -117,8 +117,11 @@ impl ModelTokenizer {
             .collect()
     }
 
+    /// Whether generating `id` ends a suggestion: the manifest's eos and stop tokens, and any
+    /// other special token (a FIM sentinel or file separator is never text to insert; an
+    /// undertrained model does emit them).
     pub fn is_stop(&self, id: u32) -> bool {
-        self.stop_ids.contains(&id)
+        self.stop_ids.contains(&id) || self.special_ids.contains(&id)
     }
 
     pub fn is_special(&self, id: u32) -> bool {
@@ -209,5 +212,24 @@ mod tests {
         assert_eq!(piece_bytes("Ġfoo", true, &inv), b" foo");
         assert_eq!(piece_bytes("<0x0A>", false, &inv), b"\n");
         assert_eq!(piece_bytes("\u{2581}x", false, &inv), b" x");
+    }
+
+    #[test]
+    fn every_special_token_stops_generation() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../model-assets/tiny-llama");
+        let manifest = Manifest::load(&dir).unwrap();
+        let tok = ModelTokenizer::load(&dir.join(&manifest.model.tokenizer), &manifest).unwrap();
+        for name in [
+            &manifest.tokens.fim_prefix,
+            &manifest.tokens.fim_suffix,
+            &manifest.tokens.fim_middle,
+            &manifest.tokens.eos,
+        ] {
+            let id = tok.token_id(name).unwrap();
+            assert!(tok.is_stop(id), "{name}");
+        }
+        let text = tok.encode("let x = 1;");
+        assert!(text.iter().all(|&id| !tok.is_stop(id)));
     }
 }
