@@ -32,6 +32,7 @@ fn is_closer_text(s: &str) -> bool {
 }
 
 pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
+    let raw = &raw[..degenerate_repetition(raw).unwrap_or(raw.len())];
     let mut text = match cx.mode {
         Mode::SingleLine => raw
             .split('\n')
@@ -97,4 +98,58 @@ pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
     } else {
         text
     }
+}
+
+/// Where a degenerate loop starts, if the text has one: the same word four times in a row
+/// (`mut mut mut mut`) or the same non-blank line three times in a row. Greedy decoding of a
+/// small model falls into such loops; the suggestion keeps what came before the repeats and the
+/// first occurrence. Real code repeats too (`0, 0, 0`), so the thresholds are conservative and
+/// only words of two or more characters with a letter count.
+pub(crate) fn degenerate_repetition(text: &str) -> Option<usize> {
+    const SAME_WORDS: usize = 4;
+    const SAME_LINES: usize = 3;
+    let mut line_start = 0;
+    let mut previous: Option<&str> = None;
+    let mut line_run = 0;
+    let mut second_line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if !trimmed.is_empty() {
+            if previous == Some(trimmed) {
+                line_run += 1;
+                if line_run == 2 {
+                    second_line_start = line_start;
+                }
+                if line_run == SAME_LINES {
+                    return Some(second_line_start);
+                }
+            } else {
+                previous = Some(trimmed);
+                line_run = 1;
+            }
+        }
+        // The same word again and again within the line.
+        let (mut run, mut last, mut first_repeat, mut offset) = (0, None, 0, 0);
+        for word in line.split_inclusive(char::is_whitespace) {
+            let w = word.trim_end();
+            if w.chars().count() > 1 && w.chars().any(char::is_alphabetic) {
+                if last == Some(w) {
+                    run += 1;
+                    if run == 2 {
+                        first_repeat = offset;
+                    }
+                    if run == SAME_WORDS {
+                        return Some(line_start + first_repeat);
+                    }
+                } else {
+                    (last, run) = (Some(w), 1);
+                }
+            } else if !w.is_empty() {
+                (last, run) = (None, 0);
+            }
+            offset += word.len();
+        }
+        line_start += line.len();
+    }
+    None
 }

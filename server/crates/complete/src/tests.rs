@@ -364,3 +364,34 @@ fn leading_indentation_is_not_doubled_on_a_fresh_line() {
     let got = check("def f(n):\n    $0\n", Language::Python, "    return n\n");
     assert_eq!(got, "return n");
 }
+
+#[test]
+fn degenerate_loops_are_cut() {
+    use crate::postprocess::degenerate_repetition as rep;
+    fn cut(s: &str) -> &str {
+        &s[..rep(s).unwrap_or(s.len())]
+    }
+    assert_eq!(cut("let mut mut mut mut mut mut").trim_end(), "let mut");
+    assert_eq!(
+        cut("x = 1\ny = 2\n    y = 2\ny = 2\ny = 2\n").trim_end(),
+        "x = 1\ny = 2"
+    );
+    // Real code that repeats a little is kept whole.
+    for kept in [
+        "[0, 0, 0, 0, 0, 0]",
+        "a b a b a b",
+        "self.len(self.len(x))",
+        "}\n}\n",
+        "assert x == x",
+        "\n\n\n\nfoo",
+    ] {
+        assert_eq!(rep(kept), None, "{kept:?}");
+    }
+    // Through the pipeline: the loop never reaches the editor.
+    let out = check(
+        "fn f() {\n    $0\n}\n",
+        Language::Rust,
+        "let mut mut mut mut mut mut",
+    );
+    assert_eq!(out, "let mut");
+}
