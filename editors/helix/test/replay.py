@@ -584,7 +584,7 @@ CASES = [
     (
         "multi-line (Ctrl-x on a fresh indented line)",
         dict(
-            original="def f(n):\n",
+            original="if x:\n",
             typed="    ",
             manual=True,
             expect_multiline=True,

@@ -219,7 +219,7 @@ tests[#tests + 1] = {
   name = 'multi-line ghost text: virt_text + virt_lines, accepted with <Tab>',
   mode = 'plugin-extmarks',
   run = function(child)
-    local original = { 'def f(n):', '' }
+    local original = { 'if x:', '' }
     local path = write_file('multi.py', original)
     local text = ghost_accept_flow(child, nil, path, original, 1, '    ')
     assert(text:find('\n'), 'expected a multi-line suggestion, got ' .. vim.inspect(text))

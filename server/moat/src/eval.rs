@@ -58,6 +58,10 @@ pub struct EvalArgs {
     /// file, and in `$CARGO_HOME/registry/src/*` (crates the build downloaded).
     #[arg(long = "repos", value_name = "DIR")]
     repos: Vec<PathBuf>,
+    /// Share of the prompt held back for repository snippets (`--context repo`); default: the
+    /// server's.
+    #[arg(long, value_name = "0..0.9")]
+    repo_share: Option<f32>,
     /// Evaluate only the first N tasks.
     #[arg(long)]
     limit: Option<usize>,
@@ -571,9 +575,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         bail!("{}: no tasks to run", args.tasks.display());
     }
     let backend = AnyBackend::load(&args.model, args.remote)?;
+    let defaults = CompletionSettings::default();
     let settings = CompletionSettings {
         max_new_tokens: args.max_tokens,
-        ..Default::default()
+        repo_context_share: args.repo_share.unwrap_or(defaults.repo_context_share),
+        ..defaults
     };
     let repository = RepositoryContext::new(
         &args.repos,
@@ -584,8 +590,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let mut notes = vec![
         "every task starts from an empty KV cache (cold-prompt latency)".to_string(),
         format!(
-            "pipeline settings: server defaults, max_new_tokens = {}",
-            settings.max_new_tokens
+            "pipeline settings: server defaults, max_new_tokens = {}, repo_context_share = {}",
+            settings.max_new_tokens, settings.repo_context_share
         ),
     ];
     if args.context == ContextMode::Repo {

@@ -101,7 +101,7 @@ pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
 }
 
 /// Where a degenerate loop starts, if the text has one: the same word four times in a row
-/// (`mut mut mut mut`) or the same non-blank line three times in a row. Greedy decoding of a
+/// (`mut mut mut mut`) or the same line (with a letter in it) three times in a row. Greedy decoding of a
 /// small model falls into such loops; the suggestion keeps what came before the repeats and the
 /// first occurrence. Real code repeats too (`0, 0, 0`), so the thresholds are conservative and
 /// only words of two or more characters with a letter count.
@@ -114,7 +114,8 @@ pub(crate) fn degenerate_repetition(text: &str) -> Option<usize> {
     let mut second_line_start = 0;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim();
-        if !trimmed.is_empty() {
+        // Only lines with a letter: `}` three times in a row is nesting, not a loop.
+        if trimmed.chars().any(char::is_alphabetic) {
             if previous == Some(trimmed) {
                 line_run += 1;
                 if line_run == 2 {

@@ -382,6 +382,8 @@ fn degenerate_loops_are_cut() {
         "a b a b a b",
         "self.len(self.len(x))",
         "}\n}\n",
+        "        }\n    }\n}\n",
+        "x += 1\nx += 1\n",
         "assert x == x",
         "\n\n\n\nfoo",
     ] {
