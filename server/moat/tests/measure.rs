@@ -11,14 +11,14 @@ use serde_json::Value;
 
 /// Floors for `tests/eval/smoke.jsonl` with `model-assets/default`, context `file`.
 ///
-/// Measured with the shipped default model (tiny-llama-test, an untrained bigram-ish test
-/// model): exact match 0.0% (it produces no correct line), edit similarity 0.10–0.12 (it moved
-/// as the pipeline changed). The exact-match floor is therefore 0 — an honest figure, not a
-/// target; raise both floors when a trained model becomes the default (tests/eval/README.md).
-/// The edit-similarity floor catches a pipeline that stops producing or mangles suggestions,
-/// without failing on the untrained model's noise.
+/// Measured with the shipped default model, moat-cpu-4m (4M parameters trained on 2 CPU cores
+/// by `model-assets/train`; see its MODEL_CARD.md): exact match 0% on these 50 tasks (0.1% on
+/// the pipeline's 909 held-out tasks), edit similarity 0.15. The exact-match floor is therefore
+/// 0, an honest figure rather than a target: raise both when a GPU-trained model ships
+/// (tests/eval/README.md). The edit-similarity floor sits a few points under the measured value:
+/// it fails when the pipeline stops producing suggestions or mangles them.
 const EXACT_MATCH_FLOOR: f64 = 0.0;
-const EDIT_SIMILARITY_FLOOR: f64 = 0.05;
+const EDIT_SIMILARITY_FLOOR: f64 = 0.12;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
