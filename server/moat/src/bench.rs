@@ -273,6 +273,34 @@ fn measure_decode(backend: &OnnxBackend, steps: usize) -> Result<(usize, usize, 
     Ok((n, steps, ms(start.elapsed()) / steps.max(1) as f64))
 }
 
+/// Tokens already in the KV cache for the keystroke step (clamped to the model's context).
+const STEP_DEPTH: usize = 400;
+/// Tokens generated in the keystroke step.
+const STEP_GENERATED: usize = 8;
+
+/// The keystroke step, the protocol `llama-bench -p 1 -n 8 -d 400` measures (bench/README.md):
+/// with `depth` tokens in the KV cache, compute one new token, then generate `STEP_GENERATED`
+/// (nine model evaluations). Returns (depth, median ms, min ms) over `repeats` runs.
+fn measure_step(backend: &OnnxBackend, repeats: usize) -> Result<(usize, f64, f64)> {
+    let depth = STEP_DEPTH.min(backend.context_length().saturating_sub(STEP_GENERATED + 2));
+    let ids = fixture_tokens(backend.tokenizer(), depth + 1);
+    let mut times = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        backend.reset_cache();
+        backend.logits_for(&ids[..depth])?;
+        let start = Instant::now();
+        let mut seq = ids.clone();
+        let mut logits = backend.logits_for(&seq)?;
+        for _ in 0..STEP_GENERATED {
+            seq.push(argmax(&logits));
+            logits = backend.logits_for(&seq)?;
+        }
+        times.push(ms(start.elapsed()));
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((depth, times[times.len() / 2], times[0]))
+}
+
 /// The typed line: the first line with 30–80 bytes of ASCII code after ~1024 tokens of fixture.
 /// Returns (document without the line's code, cursor at its indentation, the code).
 fn typing_setup(tokenizer: &ModelTokenizer, context_tokens: usize) -> (String, usize, String) {
@@ -578,6 +606,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         1000.0 / ms_per_token
     );
 
+    let (step_depth, step_ms, step_min_ms) = measure_step(&backend, repeats.max(2) * 2)?;
+    eprintln!(
+        "moat bench: keystroke step ({step_depth} cached + 1 new token, {STEP_GENERATED} generated): {step_ms:.2} ms (min {step_min_ms:.2})"
+    );
+
     let (doc, cursor, line) = typing_setup(backend.tokenizer(), KEYSTROKE_CONTEXT);
     let typed: String = line.chars().take(chars).collect();
     let debounce = args.debounce_ms as f64;
@@ -663,6 +696,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "steps": decode_steps,
             "ms_per_token": round(ms_per_token, 4),
             "tokens_per_s": round(1000.0 / ms_per_token.max(1e-9), 1),
+        },
+        "keystroke_step": {
+            "protocol": "depth tokens cached, 1 new token, then 8 generated (llama-bench -p 1 -n 8 -d DEPTH)",
+            "depth": step_depth,
+            "generated": STEP_GENERATED,
+            "ms_median": round(step_ms, 3),
+            "ms_min": round(step_min_ms, 3),
         },
         "keystroke": {
             "file": FIXTURE_NAME,

@@ -156,6 +156,8 @@ fn quick_bench_writes_a_complete_report() {
     assert!(!ttft.is_empty());
     assert!(ttft.iter().all(|t| t["ms_median"].as_f64().unwrap() > 0.0));
     assert!(report["decode"]["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(report["keystroke_step"]["ms_median"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["keystroke_step"]["generated"].as_u64(), Some(8));
     for mode in ["reuse_on", "reuse_off"] {
         let k = &report["keystroke"][mode];
         assert!(
