@@ -54,7 +54,7 @@ def pick(names, *cands, default=""):
 
 
 def write_manifest(out: Path, name: str, cfg: dict, io: dict, onnx_name: str,
-                   context_length: int) -> None:
+                   context_length: int, runtime_threads: int = 0) -> None:
     import onnx
     ins, outs = io["inputs"], io["outputs"]
     past_k = pick(ins, "past_key_values.0.key", "past.0.key", "past_key_values.0.k")
@@ -104,6 +104,12 @@ past_value = "{past_v_fmt}"
 present_key = "{pres_k_fmt}"
 present_value = "{pres_v_fmt}"
 logits = "{pick(outs, "logits")}"
+"""
+    if runtime_threads:
+        toml += f"""
+[runtime]
+# Recommended intra-op threads (measured; used when the user leaves threads at 0).
+threads = {runtime_threads}
 """
     (out / "model.toml").write_text(toml)
 
@@ -160,6 +166,9 @@ def main(argv=None):
                     "max_position_embeddings")
     ap.add_argument("--extra", nargs="*", default=[], help="more builder extra_options KEY=VALUE")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runtime-threads", type=int, default=0,
+                    help="write [runtime] threads = N into model.toml (the server's default "
+                         "threads for this model; measure with `moat bench --threads N`)")
     ap.add_argument("--no-validate", action="store_true")
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args(argv)
@@ -197,7 +206,7 @@ def main(argv=None):
     io = graph_io(out / onnx_name)
     ctx = args.context_length or int(cfg.get("max_position_embeddings", 2048))
     name = args.name or out.name
-    write_manifest(out, name, cfg, io, onnx_name, ctx)
+    write_manifest(out, name, cfg, io, onnx_name, ctx, args.runtime_threads)
     shutil.rmtree(build, ignore_errors=True)
     shutil.rmtree(out / "_cache", ignore_errors=True)
     shown = ["python", "-m", "onnxruntime_genai.models.builder", "-i", "HF_DIR", "-o", "OUT",

@@ -14,7 +14,9 @@ name="$1"; hf="$(realpath "$2")"; preset="${3:-cpu-small}"; precision="${4:-int8
 out="$here/../$name"
 py="$here/.venv/bin/python"
 cd "$here"
-"$py" export.py --hf "$hf" --out "$out" --precision "$precision" --name "$name" --force
+# RUNTIME_THREADS=N writes [runtime] threads = N (measure with `moat bench --threads N`).
+"$py" export.py --hf "$hf" --out "$out" --precision "$precision" --name "$name" --force \
+  --runtime-threads "${RUNTIME_THREADS:-0}"
 "$py" eval_nextline.py --model "$out" --tasks work/tasks.jsonl --out "work/eval-$name.json" \
   --samples "work/samples-$name.jsonl"
 "$py" model_card.py --model "$out" --work work --preset "$preset" --eval "work/eval-$name.json"

@@ -125,7 +125,8 @@ def test_end_to_end(work: Path):
 
     # 6. export + validation
     model_dir = work / "model"
-    run("export.py", "--hf", hf, "--out", model_dir, "--precision", "int8", "--name", "test")
+    run("export.py", "--hf", hf, "--out", model_dir, "--precision", "int8", "--name", "test",
+        "--runtime-threads", 1)
     rep = json.loads((model_dir / "export_report.json").read_text())
     v = rep["validation"]
     assert v["top1_agreement"] >= 0.9, v
@@ -137,6 +138,7 @@ def test_end_to_end(work: Path):
     assert man["onnx"]["num_kv_heads"] == cfg["num_key_value_heads"]
     assert man["onnx"]["head_dim"] == cfg["head_dim"]
     assert man["fim"]["mode"] == "spm"
+    assert man["runtime"]["threads"] == 1
     assert (model_dir / "model.onnx").exists() and (model_dir / "tokenizer.json").exists()
 
     # 7. tasks + eval

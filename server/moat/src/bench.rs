@@ -491,6 +491,7 @@ fn run_baseline(
     decode: (usize, usize),
     calls: &[Call],
     tokenizer: &ModelTokenizer,
+    threads: usize,
 ) -> Value {
     let skipped = |why: String| {
         eprintln!("moat bench: baseline skipped: {why}");
@@ -508,7 +509,7 @@ fn run_baseline(
     let input = dir.join("input.json");
     let spec = json!({
         "model_dir": model_dir,
-        "threads": args.model.threads,
+        "threads": threads,
         "repeats": repeats,
         "ttft": ttft.iter().map(|t| json!({
             "prompt_tokens": t.prompt_tokens,
@@ -622,7 +623,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     );
     let line_no = FIXTURE[..cursor].matches('\n').count() + 1;
 
-    let cores = args.model.threads.max(1);
+    let cores = backend.threads();
     let price = args.price_per_core_hour;
     let prefill = ttft
         .iter()
@@ -648,6 +649,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             (decode_prompt, decode_steps),
             &calls_on,
             backend.tokenizer(),
+            backend.threads(),
         );
         if b["status"] == "ok" {
             let base_p50 = b["keystroke"]["p50_ms"].as_f64().unwrap_or(0.0);
@@ -677,7 +679,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "model": name,
         "model_path": model_dir.display().to_string(),
         "backend": backend.describe(),
-        "threads": args.model.threads,
+        "threads": backend.threads(),
         "machine": {
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
             "cpu_model": cpu_model(),

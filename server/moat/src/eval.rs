@@ -649,7 +649,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         tasks_file: args.tasks.display().to_string(),
         model: backend.backend().describe(),
         context: format!("{:?}", args.context).to_lowercase(),
-        threads: args.model.threads,
+        threads: match &backend {
+            AnyBackend::Onnx(b) => b.threads(),
+            AnyBackend::Remote(_) => args.model.threads,
+        },
         max_tokens: args.max_tokens,
         interrupted: was_interrupted,
         malformed_lines: malformed,

@@ -35,8 +35,9 @@ struct ModelArgs {
     /// Model folder (with model.toml) or manifest file. Default: MOAT_MODEL, else the bundled model.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Threads for the model.
-    #[arg(long, default_value_t = 2)]
+    /// Threads for the model; 0 = the model's recommendation (`[runtime] threads` in model.toml),
+    /// else 2.
+    #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Path to libonnxruntime (default: ORT_DYLIB_PATH, then moat's install folder).
     #[arg(long)]

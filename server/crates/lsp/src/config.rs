@@ -17,7 +17,8 @@ pub struct Config {
     /// Wait this long after the last keystroke before asking the model.
     pub debounce_ms: u64,
     pub max_tokens: usize,
-    /// Threads for the model (ONNX Runtime intra-op threads).
+    /// Threads for the model (ONNX Runtime intra-op threads); 0 = the model's recommendation
+    /// (`[runtime] threads` in model.toml), else 2.
     pub threads: usize,
     pub prefix_tokens: usize,
     pub suffix_tokens: usize,
@@ -45,7 +46,7 @@ impl Default for Config {
             onnxruntime_path: None,
             debounce_ms: 25,
             max_tokens: c.max_new_tokens,
-            threads: 2,
+            threads: 0,
             prefix_tokens: c.prefix_tokens,
             suffix_tokens: c.suffix_tokens,
             multiline: c.multiline,

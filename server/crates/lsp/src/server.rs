@@ -158,7 +158,7 @@ impl MoatServer {
         };
         let client = self.client.clone();
         let options = OnnxOptions {
-            threads: config.threads.max(1),
+            threads: config.threads,
             ort_library: config.onnxruntime_path.clone(),
         };
         notify_status(

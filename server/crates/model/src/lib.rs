@@ -19,7 +19,7 @@ pub use backend::{Backend, CancelToken, FinishReason, GenerateRequest, Generatio
 pub use error::ModelError;
 pub use fake::FakeBackend;
 pub use manifest::{FimMode, KvLayout, Manifest, PromptPiece, RemoteSection};
-pub use onnx::{OnnxBackend, OnnxOptions};
+pub use onnx::{DEFAULT_THREADS, OnnxBackend, OnnxOptions};
 pub use remote::RemoteBackend;
 pub use runtime::{
     ORT_VERSION, OrtLibrary, build_info, find_onnxruntime, init_onnxruntime, install_dir,

@@ -19,6 +19,9 @@ pub struct Manifest {
     /// An OpenAI-compatible completions server to run the model instead (see `RemoteBackend`).
     #[serde(default)]
     pub remote: Option<RemoteSection>,
+    /// How to run the model when the user does not say.
+    #[serde(default)]
+    pub runtime: RuntimeSection,
     /// Folder the manifest was read from; relative paths resolve against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -32,6 +35,16 @@ pub struct ModelSection {
     pub onnx: Option<String>,
     pub tokenizer: String,
     pub context_length: usize,
+}
+
+/// `[runtime]`: recommendations measured for this model.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Intra-op threads to use when the user leaves `threads` at 0 (auto). A model so small that
+    /// a second thread costs more to wake than it saves says 1.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,7 +27,8 @@ use crate::{
 
 #[derive(Debug, Clone)]
 pub struct OnnxOptions {
-    /// Intra-op threads (the editor's machine has few cores: default 2).
+    /// Intra-op threads; 0 = the manifest's `[runtime] threads`, else 2 (the editor's machine
+    /// has few cores).
     pub threads: usize,
     /// Explicit path to libonnxruntime (else ORT_DYLIB_PATH, else moat's install folder).
     pub ort_library: Option<PathBuf>,
@@ -36,11 +37,14 @@ pub struct OnnxOptions {
 impl Default for OnnxOptions {
     fn default() -> Self {
         Self {
-            threads: 2,
+            threads: 0,
             ort_library: None,
         }
     }
 }
+
+/// Threads when neither the user nor the manifest says.
+pub const DEFAULT_THREADS: usize = 2;
 
 pub struct OnnxBackend {
     manifest: Manifest,
@@ -92,7 +96,11 @@ impl OnnxBackend {
             path: onnx_path.clone(),
             source,
         })?;
-        let threads = options.threads.max(1);
+        let threads = match options.threads {
+            0 => manifest.runtime.threads.unwrap_or(DEFAULT_THREADS),
+            n => n,
+        }
+        .max(1);
         let session = build_session(env, threads, &bytes).map_err(|e| ModelError::Mismatch {
             path: onnx_path.clone(),
             message: format!("not a loadable ONNX model: {e}"),
@@ -109,6 +117,11 @@ impl OnnxBackend {
             engine: Mutex::new(engine),
             threads,
         })
+    }
+
+    /// The intra-op threads in use (after resolving 0 = auto).
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     pub fn manifest(&self) -> &Manifest {

@@ -252,3 +252,24 @@ fn corrupt_and_missing_files_give_clear_errors() {
     let e = load_err(bad_toml.path());
     assert!(e.contains("invalid model manifest"), "{e}");
 }
+
+#[test]
+fn threads_zero_takes_the_manifests_recommendation() {
+    let with = |threads: usize, dir: &Path| {
+        OnnxBackend::load(
+            dir,
+            &OnnxOptions {
+                threads,
+                ort_library: None,
+            },
+        )
+        .unwrap()
+        .threads()
+    };
+    let hinted = variant("tiny-llama", |t| format!("{t}\n[runtime]\nthreads = 1\n"));
+    assert_eq!(with(0, hinted.path()), 1);
+    assert_eq!(with(3, hinted.path()), 3, "the user's setting wins");
+    assert_eq!(with(0, &asset("tiny-llama")), moat_model::DEFAULT_THREADS);
+    let unknown = variant("tiny-llama", |t| format!("{t}\n[runtime]\nspin = true\n"));
+    assert!(load_err(unknown.path()).contains("spin"));
+}
