@@ -490,9 +490,9 @@ fn run_baseline(
     repeats: usize,
     decode: (usize, usize),
     calls: &[Call],
-    tokenizer: &ModelTokenizer,
-    threads: usize,
+    backend: &OnnxBackend,
 ) -> Value {
+    let (tokenizer, threads) = (backend.tokenizer(), backend.threads());
     let skipped = |why: String| {
         eprintln!("moat bench: baseline skipped: {why}");
         json!({"status": "skipped", "note": why})
@@ -648,8 +648,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             repeats,
             (decode_prompt, decode_steps),
             &calls_on,
-            backend.tokenizer(),
-            backend.threads(),
+            &backend,
         );
         if b["status"] == "ok" {
             let base_p50 = b["keystroke"]["p50_ms"].as_f64().unwrap_or(0.0);

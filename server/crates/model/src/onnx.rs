@@ -25,22 +25,13 @@ use crate::{
     ModelError, ModelTokenizer, init_onnxruntime,
 };
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct OnnxOptions {
     /// Intra-op threads; 0 = the manifest's `[runtime] threads`, else 2 (the editor's machine
     /// has few cores).
     pub threads: usize,
     /// Explicit path to libonnxruntime (else ORT_DYLIB_PATH, else moat's install folder).
     pub ort_library: Option<PathBuf>,
-}
-
-impl Default for OnnxOptions {
-    fn default() -> Self {
-        Self {
-            threads: 0,
-            ort_library: None,
-        }
-    }
 }
 
 /// Threads when neither the user nor the manifest says.
