@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use moat_complete::{CompletionInput, CompletionSettings, Snippet, complete};
-use moat_index::{Index, IndexConfig};
+use moat_index::Index;
 use moat_model::{Backend, CancelToken, ModelError, OnnxBackend, OnnxOptions, RemoteBackend};
 use moat_syntax::{Language, SyntaxTree};
 use serde::{Deserialize, Serialize};
@@ -186,9 +186,7 @@ impl RepositoryContext {
                     .join(", ")
             )
         })?;
-        let config = IndexConfig::load(&root).map_err(|e| e.to_string())?;
-        let index = Index::open(&root, &moat_index::default_cache_dir(&root), config)
-            .map_err(|e| e.to_string())?;
+        let index = moat_index::open_workspace(&root).map_err(|e| e.to_string())?;
         let started = std::time::Instant::now();
         index.refresh(&mut |_| {}).map_err(|e| e.to_string())?;
         eprintln!(

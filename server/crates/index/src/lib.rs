@@ -123,6 +123,12 @@ pub fn index_path(
     Ok(index.stats())
 }
 
+/// Opens (or creates) the index of the workspace `root` the way the server does: with the root's
+/// `.moat.toml`, in [`default_cache_dir`]. Not refreshed: call [`Index::refresh`].
+pub fn open_workspace(root: &Path) -> Result<Index> {
+    Index::open(root, &default_cache_dir(root), IndexConfig::load(root)?)
+}
+
 /// The default cache directory for the index of `root`:
 /// `$XDG_CACHE_HOME/moat/index/<name>-<hash of the canonical root>` (falling back to
 /// `~/.cache`), or `<root>/.moat/index` when neither variable is set.

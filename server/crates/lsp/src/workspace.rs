@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use moat_complete::Snippet;
-use moat_index::{Index, IndexConfig, Query};
+use moat_index::{Index, Query};
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
 use tower_lsp_server::ls_types::{ProgressToken, WorkDoneProgressCreateParams};
@@ -57,10 +57,7 @@ impl Workspace {
             notify_status(&client, "indexing", &format!("indexing {}", root.display()));
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
             let worker = tokio::task::spawn_blocking(move || -> Result<String, String> {
-                let config = IndexConfig::load(&root).map_err(|e| e.to_string())?;
-                let cache = moat_index::default_cache_dir(&root);
-                let index =
-                    Arc::new(Index::open(&root, &cache, config).map_err(|e| e.to_string())?);
+                let index = Arc::new(moat_index::open_workspace(&root).map_err(|e| e.to_string())?);
                 if let Ok(mut s) = slot.write() {
                     *s = Some(index.clone());
                 }
