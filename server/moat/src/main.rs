@@ -5,6 +5,7 @@
 mod bench;
 mod dataset;
 mod eval;
+mod model_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,6 +77,9 @@ enum Command {
     /// Build evaluation data sets from local source code.
     #[command(subcommand)]
     Dataset(dataset::DatasetCommand),
+    /// Import open-weight models (transformers folder or GGUF) and list the installed ones.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
     /// Measure speed, memory and cost of the model on this machine.
     Bench(bench::BenchArgs),
     /// Index a workspace (what the server does in the background) and print its statistics.
@@ -108,25 +112,28 @@ fn init_logging(log_file: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// The bundled default model: MOAT_MODEL, then `model-assets/default` next to (or above) the
-/// binary, then moat's data folder.
-fn default_model() -> Option<PathBuf> {
+/// The default model: MOAT_MODEL, then the installed default (`<data dir>/models/default`, set
+/// up by `scripts/setup.sh` or `moat model import --default`), then the bundled tiny tier
+/// (`model-assets/default` next to or above the binary).
+pub(crate) fn default_model() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("MOAT_MODEL") {
         return Some(PathBuf::from(p));
     }
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1) {
-            let candidate = dir.join("model-assets/default");
-            if candidate.join("model.toml").is_file() {
-                return Some(candidate);
-            }
-        }
+    if let Some(installed) = moat_model::models_dir().map(|d| d.join("default"))
+        && installed.join("model.toml").is_file()
+    {
+        return Some(installed);
     }
-    let data = moat_model::install_dir()?
-        .parent()?
-        .parent()?
-        .join("models/default");
-    data.join("model.toml").is_file().then_some(data)
+    bundled_model()
+}
+
+/// The tiny model that ships in the repository (`model-assets/default`).
+fn bundled_model() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .map(|dir| dir.join("model-assets/default"))
+        .find(|candidate| candidate.join("model.toml").is_file())
 }
 
 fn model_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
@@ -142,6 +149,17 @@ fn load_backend(args: &ModelArgs) -> Result<OnnxBackend> {
         ort_library: args.onnxruntime.clone(),
     };
     OnnxBackend::load(&path, &options)
+        .with_context(|| format!("cannot load the model {}", path.display()))
+}
+
+/// The manifest's model, in-process (`[onnx]`) or on its `[remote]` server.
+fn load_any_backend(args: &ModelArgs) -> Result<std::sync::Arc<dyn Backend>> {
+    let path = model_path(&args.model)?;
+    let options = OnnxOptions {
+        threads: args.threads,
+        ort_library: args.onnxruntime.clone(),
+    };
+    moat_model::load_backend(&path, &options, false)
         .with_context(|| format!("cannot load the model {}", path.display()))
 }
 
@@ -178,7 +196,7 @@ fn run_complete(location: &str, args: &ModelArgs, max_tokens: usize, json: bool)
         .with_context(|| format!("{location}: position out of range"))?;
     let language = Language::from_path(&file);
     let tree = language.and_then(|l| SyntaxTree::parse(l, &text));
-    let backend = load_backend(args)?;
+    let backend = load_any_backend(args)?;
     let settings = CompletionSettings {
         max_new_tokens: max_tokens,
         ..Default::default()
@@ -192,7 +210,7 @@ fn run_complete(location: &str, args: &ModelArgs, max_tokens: usize, json: bool)
         tree: tree.as_ref(),
         snippets: &[],
     };
-    let result = complete(&input, &settings, &backend, &CancelToken::new())?;
+    let result = complete(&input, &settings, backend.as_ref(), &CancelToken::new())?;
     if json {
         let out = serde_json::json!({
             "suggestion": result.text,
@@ -239,7 +257,7 @@ fn run_index(root: &Path, cache_dir: Option<&Path>) -> Result<()> {
 }
 
 /// Prints a line to stdout; a closed pipe (`moat complete … | head`) is not an error.
-fn print_out(line: &str) {
+pub(crate) fn print_out(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{line}");
 }
@@ -273,7 +291,7 @@ fn run_doctor(args: &ModelArgs) -> Result<()> {
         Ok(path) => match moat_model::Manifest::load(&path) {
             Ok(manifest) => {
                 println!("model:       {} ({})", manifest.model.name, path.display());
-                match load_backend(args) {
+                match load_any_backend(args) {
                     Ok(backend) => println!(
                         "             ok   {}; tokenizer: {} tokens; context {}",
                         backend.describe(),
@@ -352,6 +370,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Dataset(command) => dataset::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Model(command) => model_cmd::run(command),
         Command::Index { path, cache_dir } => run_index(path, cache_dir.as_deref()),
     };
     match result {

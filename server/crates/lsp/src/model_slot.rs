@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use moat_model::{Backend, OnnxBackend, OnnxOptions};
+use moat_model::{Backend, OnnxOptions};
 
 #[derive(Clone)]
 pub enum ModelState {
@@ -43,7 +43,8 @@ impl ModelSlot {
         }
         let slot = self.clone();
         tokio::task::spawn_blocking(move || {
-            let result = OnnxBackend::load(&manifest, &options);
+            // `[onnx]` in-process, or the manifest's `[remote]` server when it has no `[onnx]`.
+            let result = moat_model::load_backend(&manifest, &options, false);
             if slot.generation.load(Ordering::SeqCst) != my_generation {
                 return;
             }
@@ -51,7 +52,7 @@ impl ModelSlot {
                 Ok(backend) => {
                     let describe = backend.describe();
                     if let Ok(mut s) = slot.state.write() {
-                        *s = Some(ModelState::Ready(Arc::new(backend)));
+                        *s = Some(ModelState::Ready(backend));
                     }
                     Ok(describe)
                 }

@@ -22,6 +22,24 @@ pub use manifest::{FimMode, KvLayout, Manifest, PromptPiece, RemoteSection};
 pub use onnx::{DEFAULT_THREADS, OnnxBackend, OnnxOptions};
 pub use remote::RemoteBackend;
 pub use runtime::{
-    ORT_VERSION, OrtLibrary, build_info, find_onnxruntime, init_onnxruntime, install_dir,
+    ORT_VERSION, OrtLibrary, build_info, data_dir, find_onnxruntime, init_onnxruntime, install_dir,
+    models_dir,
 };
 pub use tokenizer::ModelTokenizer;
+
+/// Loads the model a manifest describes: its `[onnx]` model in-process, or its `[remote]` server
+/// when it has no `[onnx]` section (or when `prefer_remote` is set and it has both).
+pub fn load_backend(
+    manifest_path: &std::path::Path,
+    options: &OnnxOptions,
+    prefer_remote: bool,
+) -> Result<std::sync::Arc<dyn Backend>, ModelError> {
+    let manifest = Manifest::load(manifest_path)?;
+    if manifest.remote.is_some() && (prefer_remote || manifest.onnx.is_none()) {
+        return Ok(std::sync::Arc::new(RemoteBackend::load(manifest_path)?));
+    }
+    Ok(std::sync::Arc::new(OnnxBackend::load(
+        manifest_path,
+        options,
+    )?))
+}

@@ -83,19 +83,25 @@ impl OnnxBackend {
         })?;
         let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest)?;
         let (_, env) = init_onnxruntime(options.ort_library.as_deref())?;
-        let bytes = std::fs::read(&onnx_path).map_err(|source| ModelError::Io {
-            path: onnx_path.clone(),
-            source,
-        })?;
+        if !onnx_path.is_file() {
+            return Err(ModelError::Io {
+                path: onnx_path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "the ONNX file is missing",
+                ),
+            });
+        }
         let threads = match options.threads {
             0 => manifest.runtime.threads.unwrap_or(DEFAULT_THREADS),
             n => n,
         }
         .max(1);
-        let session = build_session(env, threads, &bytes).map_err(|e| ModelError::Mismatch {
-            path: onnx_path.clone(),
-            message: format!("not a loadable ONNX model: {e}"),
-        })?;
+        let session =
+            build_session(env, threads, &onnx_path).map_err(|e| ModelError::Mismatch {
+                path: onnx_path.clone(),
+                message: format!("not a loadable ONNX model: {e}"),
+            })?;
         let onnx = manifest.onnx.clone().ok_or_else(|| ModelError::Manifest {
             path: manifest.dir.join("model.toml"),
             message: "[onnx] section missing".into(),
@@ -261,7 +267,7 @@ fn check_graph(
 fn build_session(
     env: &ort::environment::Environment,
     threads: usize,
-    bytes: &[u8],
+    onnx_path: &Path,
 ) -> Result<Session, String> {
     let e = |e: ort::Error<_>| e.to_string();
     Session::builder(env)
@@ -276,7 +282,9 @@ fn build_session(
         .map_err(e)?
         .with_inter_op_spinning(false)
         .map_err(e)?
-        .commit_from_memory(bytes)
+        // From the path, not from bytes: ONNX Runtime finds external data (`model.onnx.data`)
+        // next to the file and maps it instead of holding a second copy of the weights.
+        .commit_from_file(onnx_path)
         .map_err(|e| e.to_string())
 }
 

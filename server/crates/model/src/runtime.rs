@@ -19,17 +19,26 @@ pub struct OrtLibrary {
     pub source: &'static str,
 }
 
-/// moat's own install location: `$MOAT_HOME/onnxruntime/<ver>` or
-/// `${XDG_DATA_HOME:-~/.local/share}/moat/onnxruntime/<ver>`.
-pub fn install_dir() -> Option<PathBuf> {
-    let base = if let Some(home) = std::env::var_os("MOAT_HOME") {
-        PathBuf::from(home)
+/// moat's data folder: `$MOAT_HOME`, else `${XDG_DATA_HOME:-~/.local/share}/moat`.
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("MOAT_HOME") {
+        Some(PathBuf::from(home))
     } else if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
-        PathBuf::from(data).join("moat")
+        Some(PathBuf::from(data).join("moat"))
     } else {
-        PathBuf::from(std::env::var_os("HOME")?).join(".local/share/moat")
-    };
-    Some(base.join("onnxruntime").join(ORT_VERSION))
+        Some(PathBuf::from(std::env::var_os("HOME")?).join(".local/share/moat"))
+    }
+}
+
+/// Where imported models live (`moat model import`): `<data dir>/models/<name>`, with
+/// `models/default` naming the default model.
+pub fn models_dir() -> Option<PathBuf> {
+    Some(data_dir()?.join("models"))
+}
+
+/// moat's own install location of ONNX Runtime: `<data dir>/onnxruntime/<ver>`.
+pub fn install_dir() -> Option<PathBuf> {
+    Some(data_dir()?.join("onnxruntime").join(ORT_VERSION))
 }
 
 fn library_in(dir: &Path) -> Option<PathBuf> {
