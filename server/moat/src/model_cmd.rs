@@ -49,6 +49,9 @@ pub struct ImportArgs {
     pub name: Option<String>,
     #[arg(long, value_enum, default_value_t = Precision::Int4)]
     pub precision: Precision,
+    /// int4/int8 quantization block size (32, 64, 128 or 256).
+    #[arg(long, default_value_t = 128)]
+    pub block_size: u32,
     /// FIM template; `auto` chooses by measurement.
     #[arg(long, value_enum, default_value_t = Template::Auto)]
     pub template: Template,
@@ -133,6 +136,8 @@ fn import(args: &ImportArgs) -> Result<()> {
         .arg(&models)
         .arg("--precision")
         .arg(format!("{:?}", args.precision).to_lowercase())
+        .arg("--block-size")
+        .arg(args.block_size.to_string())
         .arg("--template")
         .arg(format!("{:?}", args.template).to_lowercase())
         .arg("--context-length")
