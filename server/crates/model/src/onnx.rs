@@ -34,6 +34,12 @@ pub struct OnnxOptions {
     pub ort_library: Option<PathBuf>,
 }
 
+/// Most prompt tokens fed to the model in one run. A long cold prompt runs in chunks: the
+/// attention scores of a chunk are `heads × chunk × context` instead of `heads × prompt²` (84 MB
+/// for a 1,225-token prompt on Qwen2.5-Coder-0.5B), and a newer keystroke cancels the prompt
+/// between chunks instead of waiting seconds for the whole of it.
+pub const PREFILL_CHUNK: usize = 256;
+
 /// Threads when neither the user nor the manifest says.
 pub const DEFAULT_THREADS: usize = 2;
 
@@ -131,7 +137,7 @@ impl OnnxBackend {
             .engine
             .lock()
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
-        let (logits, _) = engine.prefill(prompt)?;
+        let (logits, _) = engine.prefill(prompt, &CancelToken::new())?;
         Ok(logits)
     }
 
@@ -346,7 +352,9 @@ impl Engine {
                             [1usize, kv_heads, capacity, head_dim],
                         )
                         .map_err(ModelError::ort)?;
-                        t.extract_tensor_mut().1.fill(0.0);
+                        // Not zero-filled: attention reads only the rows below the cached count,
+                        // each written before it is read, and untouched pages of a long context
+                        // never become resident (up to 50 MB for a 24-layer model at 2,048).
                         binding
                             .bind_input(input.as_str(), &t)
                             .map_err(ModelError::ort)?;
@@ -491,9 +499,14 @@ impl Engine {
         Ok(logits)
     }
 
-    /// Brings the cache to `prompt`, computing only what follows the longest common prefix.
+    /// Brings the cache to `prompt`, computing only what follows the longest common prefix, in
+    /// chunks of at most [`PREFILL_CHUNK`] tokens with a cancellation check between them.
     /// Returns the last position's logits and how many prompt tokens were reused.
-    fn prefill(&mut self, prompt: &[u32]) -> Result<(Vec<f32>, usize), ModelError> {
+    fn prefill(
+        &mut self,
+        prompt: &[u32],
+        cancel: &CancelToken,
+    ) -> Result<(Vec<f32>, usize), ModelError> {
         if prompt.is_empty() {
             return Err(ModelError::Runtime("empty prompt".into()));
         }
@@ -506,7 +519,21 @@ impl Engine {
         // At least one token must run to get logits for the last position.
         let keep = common.min(prompt.len() - 1);
         self.rewind(keep)?;
-        let result = self.step(&prompt[keep..]);
+        let mut result = Err(ModelError::Cancelled);
+        for chunk in prompt[keep..].chunks(PREFILL_CHUNK) {
+            if cancel.is_cancelled() {
+                result = Err(ModelError::Cancelled);
+                break;
+            }
+            result = self.step(chunk);
+            if result.is_err() {
+                break;
+            }
+        }
+        if matches!(result, Err(ModelError::Cancelled)) {
+            // Every finished chunk is valid cache: the next request reuses it.
+            return Err(ModelError::Cancelled);
+        }
         if result.is_err() {
             // The cache may be half-written: forget it rather than trust it.
             self.cached.clear();
@@ -549,7 +576,7 @@ impl Backend for OnnxBackend {
         if cancel.is_cancelled() {
             return Err(ModelError::Cancelled);
         }
-        let (mut logits, reused) = engine.prefill(&req.prompt)?;
+        let (mut logits, reused) = engine.prefill(&req.prompt, cancel)?;
         let computed = req.prompt.len() - reused;
         let mut time_to_first_token = None;
         let mut tokens = Vec::new();
