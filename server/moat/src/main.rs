@@ -127,6 +127,25 @@ pub(crate) fn default_model() -> Option<PathBuf> {
     bundled_model()
 }
 
+/// Where the model `moat doctor` checks comes from, when the user did not name one.
+fn default_note(explicit: &Option<PathBuf>) -> String {
+    if explicit.is_some() {
+        return String::new();
+    }
+    if std::env::var_os("MOAT_MODEL").is_some() {
+        return " [from MOAT_MODEL]".into();
+    }
+    match moat_model::models_dir().map(|d| d.join("default")) {
+        Some(d) if d.join("model.toml").is_file() => {
+            let target = std::fs::read_link(&d).unwrap_or(d);
+            format!(" [installed default → {}]", target.display())
+        }
+        _ => {
+            " [bundled tiny model: the real default is not installed; run scripts/setup.sh]".into()
+        }
+    }
+}
+
 /// The tiny model that ships in the repository (`model-assets/default`).
 fn bundled_model() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -290,7 +309,12 @@ fn run_doctor(args: &ModelArgs) -> Result<()> {
     match model_path(&args.model) {
         Ok(path) => match moat_model::Manifest::load(&path) {
             Ok(manifest) => {
-                println!("model:       {} ({})", manifest.model.name, path.display());
+                println!(
+                    "model:       {} ({}){}",
+                    manifest.model.name,
+                    path.display(),
+                    default_note(&args.model)
+                );
                 match load_any_backend(args) {
                     Ok(backend) => println!(
                         "             ok   {}; tokenizer: {} tokens; context {}",
