@@ -29,7 +29,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 use moat_complete::{CompletionInput, CompletionSettings, complete};
 use moat_model::{
-    Backend, CancelToken, GenerateRequest, Generation, ModelError, ModelTokenizer, OnnxBackend,
+    Backend, CancelToken, GenerateRequest, Generation, Healing, ModelError, ModelTokenizer,
+    OnnxBackend,
 };
 use moat_syntax::{Language, SyntaxTree, TextEdit};
 use serde::Serialize;
@@ -232,7 +233,7 @@ fn measure_ttft(backend: &OnnxBackend, lengths: &[usize], repeats: usize) -> Res
             let req = GenerateRequest {
                 prompt: prompt.clone(),
                 max_new_tokens: 1,
-                first_token_prefix: Vec::new(),
+                first_token_prefix: Healing::none(),
                 stop: None,
             };
             let g = backend.generate(&req, &CancelToken::new())?;

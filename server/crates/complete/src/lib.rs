@@ -9,6 +9,7 @@
 //! backend.
 
 mod brackets;
+mod extent;
 mod pipeline;
 mod postprocess;
 mod typing;

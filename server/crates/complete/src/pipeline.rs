@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use moat_model::{Backend, CancelToken, GenerateRequest, ModelError};
+use moat_model::{Backend, CancelToken, GenerateRequest, Healing, ModelError, ModelTokenizer};
 use moat_syntax::{Language, SyntaxTree};
 
+use crate::extent::Extent;
 use crate::postprocess::{PostContext, postprocess};
 use crate::window::choose_windows;
 
@@ -167,45 +168,51 @@ pub fn complete(
         context_ids.splice(0..0, ids);
     }
 
-    // Token healing: back up over the last prefix token; the first generated token must extend it.
+    // Token healing: back up over the prefix's last token (and the whitespace tokens before the
+    // cursor); generation must re-generate those bytes first.
     let mut prefix_ids = windows.prefix_ids.clone();
-    let heal: Vec<u8> = match prefix_ids.last() {
-        Some(&last) if !tokenizer.is_special(last) && tokenizer.prefix_last() => {
-            prefix_ids.pop();
-            tokenizer.token_bytes(last).to_vec()
-        }
-        _ => Vec::new(),
+    let heal_tokens = if tokenizer.prefix_last() {
+        heal_count(tokenizer, &prefix_ids)
+    } else {
+        0
     };
+    let heal = tokenizer.decode_bytes(&prefix_ids[prefix_ids.len() - heal_tokens..]);
+    prefix_ids.truncate(prefix_ids.len() - heal_tokens);
     let prompt = tokenizer.fim_prompt(&context_ids, &prefix_ids, &windows.suffix_ids);
 
     let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
-    let indent: String = text[line_start..cursor]
-        .chars()
-        .take_while(|c| c.is_whitespace())
-        .collect();
+    // On a line that holds only indentation, the suggestion must not begin with a line break.
+    let before_on_line = &text[line_start..cursor];
+    let indented_blank = !before_on_line.is_empty() && before_on_line.trim().is_empty();
+    let extent = Extent::new(
+        &text[windows.prefix.clone()],
+        &text[cursor..],
+        settings.max_lines,
+        line_comment,
+    );
     let heal_len = heal.len();
-    let max_lines = settings.max_lines;
     let stop = move |bytes: &[u8]| -> Option<usize> {
         let body = bytes.get(heal_len..)?;
         match mode {
             Mode::SingleLine => body.iter().position(|&b| b == b'\n').map(|i| heal_len + i),
-            Mode::MultiLine => multiline_stop(body, indent.len(), max_lines).map(|i| heal_len + i),
+            Mode::MultiLine => extent.cut(body, false).map(|i| heal_len + i),
         }
     };
-    let request = GenerateRequest {
+    let request = GenerateRequest::new(
         prompt,
-        max_new_tokens: settings.max_new_tokens,
-        first_token_prefix: heal.clone(),
-        stop: Some(&stop),
-    };
+        settings.max_new_tokens,
+        Healing::new(heal).no_line_break_first(indented_blank),
+        Some(&stop),
+    );
     let generation = backend.generate(&request, cancel)?;
-    let raw = generation.bytes.get(heal.len()..).unwrap_or_default();
+    let raw = generation.bytes.get(heal_len..).unwrap_or_default();
     let raw = String::from_utf8_lossy(trim_incomplete_utf8(raw)).into_owned();
     let post = PostContext {
         prefix: &text[windows.prefix.clone()],
         suffix: &text[cursor..],
         mode,
-        line_comment: input.language.and_then(|l| l.line_comment()),
+        line_comment,
+        max_lines: settings.max_lines,
     };
     let suggestion = postprocess(&raw, &post);
     Ok(CompletionResult {
@@ -341,26 +348,41 @@ fn render_snippet(
     }
 }
 
-/// Where a multi-line suggestion should end: before the first line that dedents below the
-/// cursor's indentation (the block ended), or after `max_lines` lines.
-pub(crate) fn multiline_stop(body: &[u8], base_indent: usize, max_lines: usize) -> Option<usize> {
-    let mut offset = 0;
-    for (n, line) in body.split(|&b| b == b'\n').enumerate() {
-        let start = offset;
-        offset += line.len() + 1;
-        if n == 0 {
-            continue;
+/// Most prompt tokens that token healing backs up over.
+const HEAL_MAX_TOKENS: usize = 4;
+/// Most bytes of whitespace tokens it backs up over (beyond the last token).
+const HEAL_MAX_BYTES: usize = 64;
+
+/// How many tokens at the end of `prefix_ids` token healing backs up over. Tokenizers split
+/// text differently at its end than in the middle: a word cut at the cursor is a rarer token than
+/// the whole word, and a byte-level BPE (GPT-2, Qwen) ends `"):\n    "` with a four-space token that
+/// in the middle of code is always split (`"   "` + `" return"`), so a model that sees it at the
+/// end of its prompt predicts what follows such a token in training: a line break. Backing up
+/// and letting generation re-create the bytes lets the model choose the tokens it would have
+/// used.
+///
+/// The rule: the last token always (unless special, as before); when it is whitespace only,
+/// also the whitespace-only tokens before it, up to [`HEAL_MAX_TOKENS`] tokens and
+/// [`HEAL_MAX_BYTES`] bytes. Never a special token.
+pub(crate) fn heal_count(tokenizer: &ModelTokenizer, prefix_ids: &[u32]) -> usize {
+    let whitespace = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_whitespace);
+    let mut count = 0;
+    let mut bytes = 0;
+    for &id in prefix_ids.iter().rev() {
+        if tokenizer.is_special(id) || count == HEAL_MAX_TOKENS {
+            break;
         }
-        if n >= max_lines {
-            return Some(start - 1);
+        let b = tokenizer.token_bytes(id);
+        if count > 0 && (!whitespace(b) || bytes + b.len() > HEAL_MAX_BYTES) {
+            break;
         }
-        let indent = line.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        let has_code = indent < line.len();
-        if has_code && indent < base_indent {
-            return Some(start - 1);
+        count += 1;
+        bytes += b.len();
+        if !whitespace(b) {
+            break;
         }
     }
-    None
+    count
 }
 
 /// Drops a trailing partial UTF-8 sequence (a token boundary can split a character).

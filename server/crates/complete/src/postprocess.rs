@@ -2,6 +2,7 @@
 //! drop what repeats the text after the cursor, never break bracket balance, never whitespace only.
 
 use crate::brackets::{open_brackets, scan};
+use crate::extent::Extent;
 use crate::pipeline::Mode;
 
 pub struct PostContext<'a> {
@@ -11,6 +12,8 @@ pub struct PostContext<'a> {
     pub suffix: &'a str,
     pub mode: Mode,
     pub line_comment: Option<&'a str>,
+    /// Most lines in a multi-line suggestion.
+    pub max_lines: usize,
 }
 
 /// The cursor's line holds only indentation before the cursor.
@@ -32,7 +35,16 @@ fn is_closer_text(s: &str) -> bool {
 }
 
 pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
-    let raw = &raw[..degenerate_repetition(raw).unwrap_or(raw.len())];
+    let mut raw = &raw[..degenerate_repetition(raw).unwrap_or(raw.len())];
+    // On a line that holds only indentation a suggestion never begins with a line break (decoding
+    // bans it; a remote server cannot be told): what follows the blank lines is the suggestion.
+    let line = cx.prefix.rsplit('\n').next().unwrap_or_default();
+    if !line.is_empty() && at_indentation(cx.prefix) {
+        let blank = raw.len() - raw.trim_start_matches([' ', '\t']).len();
+        if raw[blank..].starts_with(['\n', '\r']) {
+            raw = raw.trim_start();
+        }
+    }
     let mut text = match cx.mode {
         Mode::SingleLine => raw
             .split('\n')
@@ -40,7 +52,11 @@ pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
             .unwrap_or_default()
             .trim_end()
             .to_string(),
-        Mode::MultiLine => raw.trim_end().to_string(),
+        Mode::MultiLine => {
+            let extent = Extent::new(cx.prefix, cx.suffix, cx.max_lines, cx.line_comment);
+            let end = extent.cut(raw.as_bytes(), true).unwrap_or(raw.len());
+            raw[..end].trim_end().to_string()
+        }
     };
     // The user already typed the indentation: the model's own leading indentation is extra.
     if at_indentation(cx.prefix) {

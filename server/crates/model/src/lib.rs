@@ -15,7 +15,9 @@ mod remote;
 mod runtime;
 mod tokenizer;
 
-pub use backend::{Backend, CancelToken, FinishReason, GenerateRequest, Generation, StopCheck};
+pub use backend::{
+    Backend, CancelToken, FinishReason, GenerateRequest, Generation, Healing, StopCheck,
+};
 pub use error::ModelError;
 pub use fake::FakeBackend;
 pub use manifest::{FimMode, KvLayout, Manifest, PromptPiece, RemoteSection};

@@ -163,7 +163,8 @@ impl Backend for RemoteBackend {
         let body = json!({
             "model": self.remote.model,
             "prompt": String::from_utf8_lossy(&prompt),
-            "max_tokens": req.max_new_tokens,
+            // The healed bytes are in the prompt: the server generates only what follows them.
+            "max_tokens": req.budget_after_healing(),
             "temperature": 0,
             "stop": self.stop,
         });
@@ -184,7 +185,7 @@ impl Backend for RemoteBackend {
 
         // Replay the reply through the local tokenizer so the stop check sees what it would see
         // with a local backend. The healed bytes are the reply's start, as if generated.
-        let mut full = req.first_token_prefix.clone();
+        let mut full = req.first_token_prefix.to_vec();
         full.extend_from_slice(text.as_bytes());
         let planned = self.tokenizer.encode(&String::from_utf8_lossy(&full));
         let mut tokens = Vec::new();
@@ -219,6 +220,7 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
+    use crate::Healing;
 
     /// One request as the canned server saw it.
     struct Seen {
@@ -317,12 +319,9 @@ mod tests {
         let tok = remote.tokenizer();
         let prompt = tok.fim_prompt(&[], &tok.encode("def f(a, b):\n    "), &tok.encode("\n"));
         let stop = |b: &[u8]| b.iter().position(|&c| c == b'\n');
-        let req = GenerateRequest {
-            prompt,
-            max_new_tokens: 16,
-            first_token_prefix: b"retu".to_vec(),
-            stop: Some(&stop),
-        };
+        // 16 tokens after the healed bytes: the server, which is given them in the prompt, is
+        // asked for 16.
+        let req = GenerateRequest::new(prompt, 16, Healing::new(b"retu".to_vec()), Some(&stop));
         let g = remote.generate(&req, &CancelToken::new()).unwrap();
         assert_eq!(String::from_utf8_lossy(&g.bytes), "return a + b");
         assert_eq!(g.finish, FinishReason::StopCheck);
@@ -363,7 +362,7 @@ mod tests {
         let req = GenerateRequest {
             prompt: remote.tokenizer().encode("x = 1"),
             max_new_tokens: 4,
-            first_token_prefix: Vec::new(),
+            first_token_prefix: Healing::none(),
             stop: None,
         };
         let cancel = CancelToken::new();
@@ -392,7 +391,7 @@ mod tests {
         let req = GenerateRequest {
             prompt: remote.tokenizer().encode("x"),
             max_new_tokens: 4,
-            first_token_prefix: Vec::new(),
+            first_token_prefix: Healing::none(),
             stop: None,
         };
         assert!(matches!(

@@ -124,6 +124,11 @@ impl ModelTokenizer {
         self.stop_ids.contains(&id) || self.special_ids.contains(&id)
     }
 
+    /// The manifest's end-of-text token.
+    pub fn eos(&self) -> u32 {
+        self.stop_ids[0]
+    }
+
     pub fn is_special(&self, id: u32) -> bool {
         self.special_ids.contains(&id)
     }

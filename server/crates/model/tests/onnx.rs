@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use moat_model::{
-    Backend, CancelToken, FinishReason, GenerateRequest, ModelError, OnnxBackend, OnnxOptions,
+    Backend, CancelToken, FinishReason, GenerateRequest, Healing, ModelError, OnnxBackend,
+    OnnxOptions,
 };
 
 fn asset(name: &str) -> PathBuf {
@@ -92,7 +93,7 @@ fn generation_is_deterministic_and_reuses_the_prompt() {
     let req = GenerateRequest {
         prompt: ids.clone(),
         max_new_tokens: 12,
-        first_token_prefix: Vec::new(),
+        first_token_prefix: Healing::none(),
         stop: None,
     };
     let first = backend.generate(&req, &CancelToken::new()).unwrap();
@@ -116,7 +117,7 @@ fn stop_check_and_token_healing() {
     let req = GenerateRequest {
         prompt: ids.clone(),
         max_new_tokens: 30,
-        first_token_prefix: b"ge".to_vec(),
+        first_token_prefix: b"ge".to_vec().into(),
         stop: Some(&stop),
     };
     let out = backend.generate(&req, &CancelToken::new()).unwrap();
@@ -136,7 +137,7 @@ fn cancelled_generation_stops() {
     let req = GenerateRequest {
         prompt: vec![5, 6, 7],
         max_new_tokens: 5,
-        first_token_prefix: Vec::new(),
+        first_token_prefix: Healing::none(),
         stop: None,
     };
     assert!(matches!(
@@ -151,7 +152,7 @@ fn too_long_prompt_is_an_error_not_a_crash() {
     let req = GenerateRequest {
         prompt: vec![9; 5000],
         max_new_tokens: 5,
-        first_token_prefix: Vec::new(),
+        first_token_prefix: Healing::none(),
         stop: None,
     };
     let err = backend.generate(&req, &CancelToken::new()).unwrap_err();
@@ -160,7 +161,7 @@ fn too_long_prompt_is_an_error_not_a_crash() {
     let req = GenerateRequest {
         prompt: vec![9, 10],
         max_new_tokens: 2,
-        first_token_prefix: Vec::new(),
+        first_token_prefix: Healing::none(),
         stop: None,
     };
     backend.generate(&req, &CancelToken::new()).unwrap();
