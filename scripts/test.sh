@@ -8,6 +8,8 @@ export CARGO_TERM_COLOR=never
 MOAT_PROFILE=debug scripts/setup.sh
 echo "== cargo fmt"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --workspace --all-targets -- -D warnings
+# The default model is installed by the setup above: tests that use it must not skip here.
+export MOAT_REQUIRE_DEFAULT_MODEL=1
 echo "== cargo test"; cargo test --workspace
 echo "== model-assets checks"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r model-assets/tools/requirements.txt
