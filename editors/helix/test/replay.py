@@ -194,10 +194,12 @@ def to_offset(text: str, pos: dict, encoding: str) -> int:
 
 
 class Server:
-    def __init__(self, cmd: list[str], log_path: Path):
+    def __init__(self, cmd: list[str], log_path: Path, env: dict | None = None):
         self.log = open(log_path, "ab")
+        full_env = {k: v for k, v in os.environ.items() if k != "MOAT_TEST_LOAD_DELAY_MS"}
+        full_env.update(env or {})
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=full_env
         )
         self.next_id = 0
         self.responses: dict[int, queue.Queue] = {}
@@ -338,6 +340,8 @@ class HelixBuffer:
         self.cursor = cursor
         self.version = 0
         self.language_id = language_id
+        # Helix's savepoint for the last completion request: the text and cursor when it was sent.
+        self.savepoint = (text, cursor)
         server.notify(
             "textDocument/didOpen",
             {
@@ -384,16 +388,40 @@ class HelixBuffer:
             i -= 1
         return self.text[i : self.cursor]
 
-    def completion(self, trigger_kind: int) -> dict:
+    def completion_async(self, trigger_kind: int):
+        """Sends textDocument/completion and takes a savepoint (as Helix does); returns the pending
+        request for `server.wait_response`."""
         params = {
             "textDocument": {"uri": self.uri},
             "position": to_position(self.text, self.cursor, self.server.encoding),
             "context": {"triggerKind": trigger_kind},
         }
-        return self.server.request("textDocument/completion", params)
+        self.savepoint = (self.text, self.cursor)
+        return self.server.request_async("textDocument/completion", params)
+
+    def completion(self, trigger_kind: int) -> dict:
+        return self.server.wait_response(*self.completion_async(trigger_kind))
+
+    def restore(self):
+        """doc.restore(view, savepoint, true): back to the text of the last request (what was typed
+        since is removed, and the server is told), the cursor where it was."""
+        text, cursor = self.savepoint
+        if self.text != text:
+            start = 0
+            while start < min(len(text), len(self.text)) and text[start] == self.text[start]:
+                start += 1
+            end_old, end_new = len(text), len(self.text)
+            while end_old > start and end_new > start and text[end_old - 1] == self.text[end_new - 1]:
+                end_old -= 1
+                end_new -= 1
+            self.replace(start, end_new, text[start:end_old])
+        self.cursor = cursor
 
     def accept(self, item: dict):
-        """Tab (select the first item) + Enter (accept), as lsp_item_to_transaction does it."""
+        """Tab (select the first item) + Enter (accept): Helix restores the document to the
+        request's savepoint ("if more text was entered, remove it"), then applies the item as
+        lsp_item_to_transaction does."""
+        self.restore()
         if item.get("insertTextFormat") == 2 or item.get("kind") == 15:
             raise Failure("the item is a snippet: Helix would parse and re-indent it")
         edit = item.get("textEdit")
@@ -421,7 +449,7 @@ def fuzzy_matches(pattern: str, text: str) -> bool:
 
 def reference_suggestion(args, tmp: Path, path: Path, text: str, cursor: int, language_id: str, config: dict) -> str:
     """What a fresh moat process suggests for `text` at `cursor` via textDocument/inlineCompletion."""
-    server = Server(moat_cmd(args), tmp / "reference.moat.log")
+    server = Server(moat_cmd(args), tmp / "reference.moat.log", env={})
     try:
         server.initialize(REFERENCE_CAPABILITIES, config, tmp, "reference")
         server.wait_ready()
@@ -552,6 +580,86 @@ def run_case(args, tmp: Path, name: str, original: str, typed: str, *, manual: b
             raise Failure(f"moat exited with {rc} after shutdown/exit")
 
 
+def run_typing_case(args, tmp: Path, name: str, original: str, typed_before: str, typed_after: str, *,
+                    manual: bool, load_delay_ms: int = 0, config: dict | None = None) -> str:
+    """The user asks (as Helix would), then types `typed_after` before the answer arrives: the model
+    is still loading (`load_delay_ms`, the server's test-only MOAT_TEST_LOAD_DELAY_MS) or the server
+    is slow (a long debounceMs in `config`). Helix does not ask again while a request is in flight
+    (an AutoTrigger is ignored then), shows the late answer filtered by the word before the cursor
+    and, on accept, restores the request's savepoint before applying the item. The saved file must
+    be the text as typed + what a fresh server suggests for it."""
+    config = config if config is not None else {"maxTokens": 48, "maxLines": 4}
+    path = tmp / f"{name}.py"
+    path.write_text(original, encoding="utf-8")
+    env = {"MOAT_TEST_LOAD_DELAY_MS": str(load_delay_ms)} if load_delay_ms else {}
+    server = Server(moat_cmd(args), tmp / f"{name}.moat.log", env=env)
+    failed = True
+    try:
+        server.initialize(HELIX_CAPABILITIES, config, tmp, "helix")
+        if not load_delay_ms:
+            server.wait_ready()
+        buf = HelixBuffer(server, path, original, len(original), "python")
+        buf.type(typed_before)
+        if not manual:
+            if not buf.auto_trigger_applies():
+                raise Failure(f"Helix would not ask automatically after {typed_before!r}")
+            time.sleep(0.25)  # editor.completion-timeout
+        pending = buf.completion_async(1)
+        loading = not any(st.get("state") == "ready" for st in server.status)
+        buf.type(typed_after)
+        result = server.wait_response(*pending, timeout=WAIT + load_delay_ms / 1000)
+        if load_delay_ms and not loading:
+            raise Failure("the model was ready before the request: the case tests nothing")
+        if load_delay_ms and not any(st.get("state") == "ready" for st in server.status):
+            # The answer may come just before the notification; it must come soon after.
+            server.wait_ready()
+        items = (result or {}).get("items") or []
+        if not items:
+            raise Failure(f"no item for the text as typed: {result!r}")
+        item = items[0]
+        word = buf.word_before()
+        filter_text = item.get("filterText") or item["label"]
+        if not filter_text.startswith(buf.text[buf.cursor - len(word):buf.cursor]):
+            raise Failure(f"filterText {filter_text!r} does not start with the typed word {word!r}")
+        if not fuzzy_matches(word, filter_text):
+            raise Failure(f"Helix's filter {word!r} would hide the item (filterText {filter_text!r})")
+        typed_text, typed_cursor = buf.text, buf.cursor
+        buf.accept(item)
+        path.write_text(buf.text, encoding="utf-8")  # :w
+        reference = reference_suggestion(args, tmp, path, typed_text, typed_cursor, "python", config)
+        if reference == "":
+            raise Failure("the reference server suggested nothing")
+        expected = typed_text[:typed_cursor] + reference + typed_text[typed_cursor:]
+        saved = path.read_text(encoding="utf-8")
+        if saved != expected:
+            raise Failure(f"file after accept:\n  expected {expected!r}\n  actual   {saved!r}")
+        if buf.cursor != typed_cursor + len(reference):
+            raise Failure(f"cursor {buf.cursor}, expected {typed_cursor + len(reference)}")
+        failed = False
+        return reference
+    finally:
+        rc = server.close()
+        if not failed and rc not in (0, None):
+            raise Failure(f"moat exited with {rc} after shutdown/exit")
+
+
+def run_no_request_on_insert_case(args, tmp: Path, name: str) -> str:
+    """Entering insert mode after indentation (`o`) or typing a space must not make Helix ask: it
+    asks at once when the text before the cursor ends with a trigger character (" " was one, and
+    its answer arrived after the user had typed on, stale)."""
+    server = Server(moat_cmd(args), tmp / f"{name}.moat.log")
+    try:
+        init = server.initialize(HELIX_CAPABILITIES, {}, tmp, "helix")
+        triggers = init["capabilities"]["completionProvider"].get("triggerCharacters") or []
+        for before in ["if x:\n    y = 1\n    ", "if x:\n    y = "]:
+            fired = [t for t in triggers if before.endswith(t)]
+            if fired:
+                raise Failure(f"Helix would ask at once after {before!r} (trigger characters {fired})")
+        return f"trigger characters {triggers}"
+    finally:
+        server.close()
+
+
 CASES = [
     (
         "single-line",
@@ -599,6 +707,41 @@ CASES = [
             expect_multiline=False,
             language_id="rust",
             suffix=".rs",
+        ),
+    ),
+]
+
+
+# Typing before the answer arrives: (name, keyword arguments of run_typing_case).
+TYPING_CASES = [
+    (
+        "typing while the model loads (answered once ready, with what was typed)",
+        dict(
+            original="import os\nimport sys\n\ndef main(argv):\n    path = os.path.",
+            typed_before="jo",
+            typed_after="in",
+            manual=False,
+            load_delay_ms=2500,
+        ),
+    ),
+    (
+        "typing in the gap between request and answer (slow server)",
+        dict(
+            original="import os\nimport sys\n\ndef main(argv):\n    path = os.path.",
+            typed_before="jo",
+            typed_after="in",
+            manual=False,
+            config={"maxTokens": 48, "maxLines": 4, "debounceMs": 600},
+        ),
+    ),
+    (
+        "Ctrl-x on a fresh indented line, `els` typed before the answer (no stale item)",
+        dict(
+            original="def f(x):\n    if x:\n        return 1\n",
+            typed_before="    ",
+            typed_after="els",
+            manual=True,
+            config={"maxTokens": 48, "maxLines": 4, "debounceMs": 600},
         ),
     ),
 ]
@@ -667,6 +810,26 @@ def main() -> int:
                 suggestion = run_case(args, tmp, name.split(" ")[0].strip(","), **case)
                 passed += 1
                 print(f"ok - helix: {name} ({time.monotonic() - start:.1f} s): {suggestion!r}")
+            except Exception as e:  # noqa: BLE001 - report every failure the same way
+                failed += 1
+                print(f"not ok - helix: {name} ({time.monotonic() - start:.1f} s): {e}")
+                for log in sorted(tmp.glob("*.log")):
+                    lines = log.read_text(errors="replace").splitlines()[-10:]
+                    if lines:
+                        print(f"  {log.name}:\n    " + "\n    ".join(lines))
+            sys.stdout.flush()
+        extra = [(name, run_typing_case, case) for name, case in TYPING_CASES]
+        extra.append(("no request on entering insert mode or after a space", run_no_request_on_insert_case, {}))
+        for name, run, case in extra:
+            if args.only and args.only not in name:
+                continue
+            tmp = root / f"case{passed + failed}"
+            tmp.mkdir()
+            start = time.monotonic()
+            try:
+                note = run(args, tmp, f"typing{passed + failed}", **case)
+                passed += 1
+                print(f"ok - helix: {name} ({time.monotonic() - start:.1f} s): {note!r}")
             except Exception as e:  # noqa: BLE001 - report every failure the same way
                 failed += 1
                 print(f"not ok - helix: {name} ({time.monotonic() - start:.1f} s): {e}")

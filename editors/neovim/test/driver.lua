@@ -13,8 +13,9 @@ local WAIT_MS = tonumber(vim.env.MOAT_WAIT_MS or '10000')
 local Child = {}
 Child.__index = Child
 
---- Starts a Neovim under test with MOAT_TEST_MODE=mode.
-local function spawn(mode, name)
+--- Starts a Neovim under test with MOAT_TEST_MODE=mode (and `extra` environment variables, which
+--- reach the moat server it starts too).
+local function spawn(mode, name, extra)
   local env = {
     MOAT_TEST_MODE = mode,
     MOAT_LOG_FILE = ('%s/%s.moat.log'):format(tmp, name),
@@ -22,6 +23,9 @@ local function spawn(mode, name)
     XDG_CACHE_HOME = tmp .. '/cache',
     XDG_CONFIG_HOME = tmp .. '/config',
   }
+  for k, v in pairs(extra or {}) do
+    env[k] = v
+  end
   local chan = vim.fn.jobstart({ nvim, '--embed', '--headless', '--clean', '-u', init }, {
     rpc = true,
     env = env,
@@ -128,6 +132,13 @@ local SERVER_SUGGESTION = [[
   return { text = it.insertText, range = it.range, encoding = c.offset_encoding }
 ]]
 
+--- Waits until moat is attached to the current buffer (its model may still be loading).
+function Child:wait_attached()
+  wait_for('moat to attach', WAIT_MS, function()
+    return self:lua([[return vim.lsp.get_clients({ name = 'moat', bufnr = 0 })[1] ~= nil]])
+  end)
+end
+
 function Child:wait_ready()
   local ok, err = pcall(wait_for, 'moat to attach and load its model', WAIT_MS, function()
     return self:lua(ATTACHED_READY)
@@ -198,6 +209,63 @@ local function ghost_accept_flow(child, ns_name, path, original, row, typed)
   eq('i', child:mode(), 'still in insert mode after accept')
   return server.text
 end
+
+
+--- Neovim's built-in LSP completion (`vim.lsp.completion`: what 0.11 offers without the plugin's
+--- ghost text), enabled for the current buffer without autotrigger; 'completeopt' as its help
+--- suggests (a menu even for one item, nothing selected).
+local COMPLETION_ENABLE = [[
+  vim.o.completeopt = 'menuone,noselect,popup'
+  local c = vim.lsp.get_clients({ name = 'moat', bufnr = 0 })[1]
+  vim.lsp.completion.enable(true, c.id, vim.api.nvim_get_current_buf(), { autotrigger = false })
+]]
+
+--- The completion menu: { selected, n, word } or nil while it is not shown.
+local PUM = [[
+  if vim.fn.pumvisible() == 0 then return nil end
+  local info = vim.fn.complete_info({ 'items', 'selected' })
+  return { selected = info.selected, n = #info.items, word = info.items[1] and info.items[1].word }
+]]
+
+--- Waits for the completion menu, selects its first item and accepts it with <C-y>.
+local function accept_completion_item(child)
+  local pum = wait_for('the completion menu', WAIT_MS, function()
+    return child:lua(PUM)
+  end)
+  eq(1, pum.n, 'completion items')
+  if pum.selected < 0 then
+    child:input('<C-n>')
+    wait_for('the first item selected', 2000, function()
+      local p = child:lua(PUM)
+      return p and p.selected == 0
+    end)
+  end
+  child:input('<C-y>')
+end
+
+--- Waits for the buffer to be `expected`, then writes it and checks the file.
+local function expect_buffer_and_file(child, path, expected, what)
+  vim.wait(3000, function()
+    return vim.deep_equal(child:lua(LINES), expected)
+  end, 20)
+  eq(expected, child:lua(LINES), what)
+  child:cmd('write')
+  eq(expected, vim.fn.readfile(path), 'the file written after ' .. what)
+end
+
+--- `original` with `typed` appended to line `row` (0-based) and then `text` inserted there.
+local function with_suggestion(original, row, typed, text)
+  local expected = vim.deepcopy(original)
+  local sug = split(text)
+  expected[row + 1] = expected[row + 1] .. typed .. sug[1]
+  for i = 2, #sug do
+    table.insert(expected, row + i, sug[i])
+  end
+  return expected
+end
+
+--- The model loads this much slower in the tests that type while it loads.
+local LOAD_DELAY_MS = '2500'
 
 -- Tests ----------------------------------------------------------------------------------------
 
@@ -379,6 +447,174 @@ tests[#tests + 1] = {
   end,
 }
 
+tests[#tests + 1] = {
+  name = 'typing while the model loads: ghost text comes when it is ready, <Tab> accepts, file saved',
+  mode = 'plugin-extmarks',
+  env = { MOAT_TEST_LOAD_DELAY_MS = LOAD_DELAY_MS },
+  run = function(child)
+    local path = write_file('loading.py', SINGLE)
+    child:cmd('edit ' .. vim.fn.fnameescape(path))
+    child:wait_attached()
+    child:lua('vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    child:input('A.jo')
+    vim.wait(100)
+    child:input('in(')
+    wait_for('the typed text', 3000, function()
+      return child:lua(LINES)[5] == '    path = os.path.join('
+    end)
+    local status = child:lua('return vim.g.moat_status')
+    assert(status ~= 'ready', 'the model was ready before the typing ended (status ' .. tostring(status) .. ')')
+    -- No further keystroke: the request made while loading is answered once the model is ready.
+    local ghost = wait_for('ghost text after the model loaded', WAIT_MS, function()
+      return child:lua(GHOST)
+    end)
+    eq('ready', child:lua('return vim.g.moat_status'), 'status once ghost text shows')
+    local server = child:lua(SERVER_SUGGESTION)
+    eq(server.text, ghost.text, 'ghost text vs the server suggestion')
+    child:input('<Tab>')
+    expect_buffer_and_file(child, path, with_suggestion(SINGLE, 4, '.join(', server.text), 'accept')
+  end,
+}
+
+tests[#tests + 1] = {
+  name = 'typing in the gap between request and answer: no stale ghost text, <Tab> accepts the fresh one',
+  mode = 'plugin-extmarks',
+  run = function(child)
+    local path = write_file('gap.py', SINGLE)
+    child:cmd('edit ' .. vim.fn.fnameescape(path))
+    child:wait_ready()
+    -- A slow server (long debounce) opens a gap between each request and its answer.
+    child:lua([[require('moat').update_settings({ debounceMs = 400 })]])
+    child:lua('vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    child:input('A.jo')
+    vim.wait(150) -- the plugin has asked (30 ms debounce); the server has not answered
+    child:input('in(')
+    local ghost = wait_for('ghost text', WAIT_MS, function()
+      return child:lua(GHOST)
+    end)
+    eq({ 4, #'    path = os.path.join(' }, { ghost.row, ghost.col }, 'ghost text at the cursor')
+    local server = child:lua(SERVER_SUGGESTION)
+    eq(server.text, ghost.text, 'ghost text is the suggestion for the text as typed')
+    child:input('<Tab>')
+    expect_buffer_and_file(child, path, with_suggestion(SINGLE, 4, '.join(', server.text), 'accept')
+  end,
+}
+
+local ADD = { 'def add(a, b):', '    return' }
+
+tests[#tests + 1] = {
+  name = 'vim.lsp.completion (0.11, no plugin): the item is accepted whole, spaces included',
+  mode = 'plain',
+  run = function(child)
+    if child:lua([[return vim.lsp.completion == nil or vim.lsp.enable == nil]]) then
+      error('SKIP: vim.lsp.completion needs Neovim 0.11+')
+    end
+    local path = write_file('item.py', ADD)
+    child:cmd('edit ' .. vim.fn.fnameescape(path))
+    child:wait_ready()
+    child:lua(COMPLETION_ENABLE)
+    child:lua('vim.api.nvim_win_set_cursor(0, { 2, 0 })')
+    child:input('A a')
+    wait_for('the typed text', 3000, function()
+      return child:lua(LINES)[2] == '    return a'
+    end)
+    local server = child:lua(SERVER_SUGGESTION)
+    assert(server.text:find('%s'), 'the test needs a suggestion with whitespace: ' .. vim.inspect(server.text))
+    child:input('<Cmd>lua vim.lsp.completion.get()<CR>')
+    accept_completion_item(child)
+    expect_buffer_and_file(child, path, with_suggestion(ADD, 1, ' a', server.text), 'accepting the item')
+    eq('i', child:mode(), 'still in insert mode')
+  end,
+}
+
+tests[#tests + 1] = {
+  name = 'vim.lsp.completion (0.11, no plugin): a multi-line item is accepted whole',
+  mode = 'plain',
+  run = function(child)
+    if child:lua([[return vim.lsp.completion == nil or vim.lsp.enable == nil]]) then
+      error('SKIP: vim.lsp.completion needs Neovim 0.11+')
+    end
+    local original = { 'if x:', '' }
+    local path = write_file('item_multi.py', original)
+    child:cmd('edit ' .. vim.fn.fnameescape(path))
+    child:wait_ready()
+    child:lua(COMPLETION_ENABLE)
+    child:lua('vim.api.nvim_win_set_cursor(0, { 2, 0 })')
+    child:input('A    ')
+    wait_for('the typed text', 3000, function()
+      return child:lua(LINES)[2] == '    '
+    end)
+    local server = child:lua(SERVER_SUGGESTION)
+    assert(server.text:find('\n'), 'expected a multi-line suggestion, got ' .. vim.inspect(server.text))
+    child:input('<Cmd>lua vim.lsp.completion.get()<CR>')
+    accept_completion_item(child)
+    expect_buffer_and_file(child, path, with_suggestion(original, 1, '    ', server.text), 'accepting the item')
+  end,
+}
+
+tests[#tests + 1] = {
+  name = 'vim.lsp.completion (0.11, no plugin): asked while the model loads, typing on, accepted once ready',
+  mode = 'plain',
+  env = { MOAT_TEST_LOAD_DELAY_MS = LOAD_DELAY_MS },
+  run = function(child)
+    if child:lua([[return vim.lsp.completion == nil or vim.lsp.enable == nil]]) then
+      error('SKIP: vim.lsp.completion needs Neovim 0.11+')
+    end
+    local path = write_file('item_loading.py', SINGLE)
+    child:cmd('edit ' .. vim.fn.fnameescape(path))
+    child:wait_attached()
+    child:lua(COMPLETION_ENABLE)
+    child:lua('vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    child:input('A.jo')
+    wait_for('the typed text', 3000, function()
+      return child:lua(LINES)[5] == '    path = os.path.jo'
+    end)
+    child:input('<Cmd>lua vim.lsp.completion.get()<CR>')
+    vim.wait(100)
+    child:input('in')
+    wait_for('the typed text', 3000, function()
+      return child:lua(LINES)[5] == '    path = os.path.join'
+    end)
+    local status = child:lua('return vim.g.moat_status')
+    assert(status ~= 'ready', 'the model was ready before the typing ended (status ' .. tostring(status) .. ')')
+    local pum = wait_for('the completion menu once the model is ready', WAIT_MS, function()
+      return child:lua(PUM)
+    end)
+    assert(pum.n == 1, 'one item: ' .. vim.inspect(pum))
+    local server = child:lua(SERVER_SUGGESTION)
+    accept_completion_item(child)
+    expect_buffer_and_file(child, path, with_suggestion(SINGLE, 4, '.join', server.text), 'accepting the item')
+  end,
+}
+
+tests[#tests + 1] = {
+  name = 'Neovim 0.12 built-in inline completion: typing while the model loads, ghost text once ready, <Tab>',
+  mode = 'plugin',
+  env = { MOAT_TEST_LOAD_DELAY_MS = LOAD_DELAY_MS },
+  run = function(child)
+    if not uses_builtin(child) then
+      error('SKIP: this Neovim has no vim.lsp.inline_completion (needs 0.12+)')
+    end
+    local path = write_file('builtin_loading.py', SINGLE)
+    child:cmd('edit ' .. vim.fn.fnameescape(path))
+    child:wait_attached()
+    child:lua('vim.api.nvim_win_set_cursor(0, { 5, 0 })')
+    child:input('A.join(')
+    wait_for('the typed text', 3000, function()
+      return child:lua(LINES)[5] == '    path = os.path.join('
+    end)
+    local status = child:lua('return vim.g.moat_status')
+    assert(status ~= 'ready', 'the model was ready before the typing ended (status ' .. tostring(status) .. ')')
+    local ghost = wait_for('ghost text once the model is ready', WAIT_MS, function()
+      return child:lua(GHOST, 'nvim.lsp.inline_completion')
+    end)
+    local server = child:lua(SERVER_SUGGESTION)
+    eq(server.text, ghost.text, 'ghost text vs the server suggestion')
+    child:input('<Tab>')
+    expect_buffer_and_file(child, path, with_suggestion(SINGLE, 4, '.join(', server.text), 'accept')
+  end,
+}
+
 -- Runner ---------------------------------------------------------------------------------------
 
 local only = _G.arg or {}
@@ -396,7 +632,7 @@ for _, t in ipairs(tests) do
     local start = vim.uv.hrtime()
     local child
     local ok, err = pcall(function()
-      child = spawn(t.mode, ('t%d'):format(passed + failed + skipped + 1))
+      child = spawn(t.mode, ('t%d'):format(passed + failed + skipped + 1), t.env)
       t.run(child)
     end)
     if child then

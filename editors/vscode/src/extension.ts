@@ -35,6 +35,7 @@ const SERVER_KEYS = [
   'modelPath',
   'onnxruntimePath',
   'debounceMs',
+  'loadWaitMs',
   'maxTokens',
   'threads',
   'prefixTokens',
@@ -161,6 +162,27 @@ function updateStatus(): void {
   statusItem.show();
 }
 
+/** The user typed in a moat document while the model was not ready yet. */
+let typedWhileLoading = false;
+
+/**
+ * The model just became ready. Requests made while it loaded are answered by the server once it is
+ * ready; if the user typed meanwhile, ask again for ghost text at the cursor too, so a suggestion
+ * comes without another keystroke even where VS Code dropped the earlier request.
+ */
+function retriggerAfterLoad(): void {
+  const editor = vscode.window.activeTextEditor;
+  const typed = typedWhileLoading;
+  typedWhileLoading = false;
+  if (!typed || !enabled() || !editor || !editor.selection.isEmpty) {
+    return;
+  }
+  if (!LANGUAGES.includes(editor.document.languageId)) {
+    return;
+  }
+  void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+}
+
 function setState(state: ServerState, message = ''): void {
   serverState = state;
   serverMessage = message;
@@ -203,7 +225,11 @@ function createClient(): LanguageClient {
     const state = params?.state;
     const message = params?.message ?? '';
     if (state === 'ready' || state === 'loading' || state === 'error') {
+      const wasReady = serverState === 'ready';
       setState(state, message);
+      if (state === 'ready' && !wasReady) {
+        retriggerAfterLoad();
+      }
     } else {
       setState(serverState, message);
     }
@@ -277,6 +303,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<MoatAp
       await startClient();
     }),
     vscode.commands.registerCommand('moat.showLog', () => output.show()),
+    vscode.workspace.onDidChangeTextDocument((e) => {
+      if (
+        serverState !== 'ready' &&
+        e.contentChanges.length > 0 &&
+        e.document === vscode.window.activeTextEditor?.document &&
+        LANGUAGES.includes(e.document.languageId)
+      ) {
+        typedWhileLoading = true;
+      }
+    }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       if (!e.affectsConfiguration('moat')) {
         return;

@@ -90,6 +90,12 @@ pub struct Options {
     pub init_options: Value,
     /// `rootUri` (a workspace to index); `None` sends null.
     pub root: Option<PathBuf>,
+    /// Extra environment variables for the server process.
+    pub env: Vec<(String, String)>,
+    /// `clientInfo.name` (default `moat-e2e`).
+    pub client_name: String,
+    /// `textDocument.completion.completionItem.snippetSupport`.
+    pub snippet_support: bool,
 }
 
 impl Default for Options {
@@ -99,6 +105,9 @@ impl Default for Options {
             position_encodings: Some(vec!["utf-16".into()]),
             init_options: json!({ "debounceMs": 0 }),
             root: None,
+            env: Vec::new(),
+            client_name: "moat-e2e".into(),
+            snippet_support: false,
         }
     }
 }
@@ -121,6 +130,25 @@ impl Options {
 
     pub fn init_options(mut self, value: Value) -> Self {
         self.init_options = value;
+        self
+    }
+
+    /// An environment variable for the server process.
+    pub fn env(mut self, key: &str, value: impl ToString) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Loading the model takes `ms` milliseconds longer (the server's test-only
+    /// `MOAT_TEST_LOAD_DELAY_MS`), as a big model's would.
+    pub fn load_delay_ms(self, ms: u64) -> Self {
+        self.env("MOAT_TEST_LOAD_DELAY_MS", ms)
+    }
+
+    /// Introduce the client as `name`, with or without snippet support in completion items.
+    pub fn client(mut self, name: &str, snippet_support: bool) -> Self {
+        self.client_name = name.to_string();
+        self.snippet_support = snippet_support;
         self
     }
 
@@ -245,13 +273,17 @@ impl Server {
             cmd.arg("--model").arg(model);
         }
         cmd.env_remove("MOAT_MODEL")
-            .env(
-                "MOAT_LOG",
-                std::env::var("MOAT_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("MOAT_TEST_LOAD_DELAY_MS");
+        for (key, value) in &options.env {
+            cmd.env(key, value);
+        }
+        cmd.env(
+            "MOAT_LOG",
+            std::env::var("MOAT_LOG").unwrap_or("info".into()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -298,7 +330,7 @@ impl Server {
     pub fn initialize(&mut self, options: &Options) -> Value {
         let mut capabilities = json!({
             "textDocument": {
-                "completion": { "completionItem": { "snippetSupport": false } },
+                "completion": { "completionItem": { "snippetSupport": options.snippet_support } },
                 "inlineCompletion": {},
                 "synchronization": { "didSave": false }
             },
@@ -310,7 +342,7 @@ impl Server {
         }
         let params = json!({
             "processId": std::process::id(),
-            "clientInfo": { "name": "moat-e2e" },
+            "clientInfo": { "name": options.client_name },
             "rootUri": options.root.as_ref().map(|p| format!("file://{}", p.display())),
             "capabilities": capabilities,
             "initializationOptions": options.init_options,
@@ -580,7 +612,17 @@ impl Server {
 
     /// `textDocument/completion` (invoked), the result.
     pub fn completion(&mut self, uri: &str, line: u32, character: u32) -> Value {
-        self.request(
+        let id = self.send_completion(uri, line, character);
+        let response = self.response(id);
+        match response.get("result") {
+            Some(result) if response.get("error").is_none() => result.clone(),
+            _ => panic!("textDocument/completion failed: {response}"),
+        }
+    }
+
+    /// Sends `textDocument/completion` (invoked) without waiting; returns the request id.
+    pub fn send_completion(&mut self, uri: &str, line: u32, character: u32) -> i64 {
+        self.send_request(
             "textDocument/completion",
             json!({
                 "textDocument": { "uri": uri },
@@ -588,6 +630,31 @@ impl Server {
                 "context": { "triggerKind": 1 }
             }),
         )
+    }
+
+    /// Types `text` (one line) at `line:character` (UTF-16) as one `didChange` per character,
+    /// starting at document version `version`; returns the last version sent.
+    pub fn type_at(
+        &mut self,
+        uri: &str,
+        version: i64,
+        line: u32,
+        character: u32,
+        text: &str,
+    ) -> i64 {
+        let mut version = version;
+        let mut character = character;
+        for c in text.chars() {
+            let at = json!({ "line": line, "character": character });
+            version += 1;
+            self.change(
+                uri,
+                version,
+                json!([{ "range": { "start": at, "end": at }, "text": c.to_string() }]),
+            );
+            character += c.len_utf16() as u32;
+        }
+        version
     }
 
     /// The inline suggestion's text, `None` when the list is empty.
@@ -701,4 +768,36 @@ pub mod fixture {
         "import os\n\ndef read_file(path):\n    with open(path) as f:\n        return f.re";
     /// The word before the cursor.
     pub const PY_WORD: &str = "re";
+}
+
+/// Byte offset of an LSP position (UTF-16 `character`) in `text`.
+pub fn offset_utf16(text: &str, line: u32, character: u32) -> usize {
+    let mut start = 0;
+    for _ in 0..line {
+        start += text[start..].find('\n').expect("line in range") + 1;
+    }
+    let line_text = text[start..].split('\n').next().unwrap_or_default();
+    let mut units = 0;
+    for (i, c) in line_text.char_indices() {
+        if units >= character {
+            return start + i;
+        }
+        units += c.len_utf16() as u32;
+    }
+    start + line_text.len()
+}
+
+/// `text` with a `TextEdit` (`{range, newText}`, UTF-16 positions) applied.
+pub fn apply_edit(text: &str, edit: &Value) -> String {
+    let position = |p: &Value| {
+        offset_utf16(
+            text,
+            p["line"].as_u64().expect("line") as u32,
+            p["character"].as_u64().expect("character") as u32,
+        )
+    };
+    let start = position(&edit["range"]["start"]);
+    let end = position(&edit["range"]["end"]);
+    let new_text = edit["newText"].as_str().expect("newText");
+    format!("{}{}{}", &text[..start], new_text, &text[end..])
 }

@@ -1,12 +1,13 @@
 //! A missing or broken model: the server says so (`moat/status` error, `window/showMessage`),
-//! answers completion requests with empty results, and still shuts down cleanly. Also: requests
-//! while the model is still loading are answered at once, empty.
+//! answers completion requests with empty results, and still shuts down cleanly. Also: with
+//! `loadWaitMs: 0`, requests while the model is still loading are answered at once, empty (by
+//! default they wait for the model: see `loading.rs`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use moat_e2e::fixture::{PY_TEXT, PY_URI};
-use moat_e2e::{Options, Server, TempDir, completion_items, end_position, inline_items};
+use moat_e2e::{Options, Server, TempDir, completion_items, end_position, inline_items, json};
 
 /// Starts a server on `model`, expects an error naming `needle`, checks it keeps serving.
 fn expect_model_error(model: &Path, needle: &str) {
@@ -89,22 +90,15 @@ fn missing_tokenizer() {
     expect_model_error(dir.path(), "tokenizer.json");
 }
 
-/// The model's manifest is a named pipe, so loading blocks until the test writes it: requests
-/// made meanwhile must get an empty answer at once.
-#[cfg(unix)]
+/// With `loadWaitMs: 0`, requests made while the model loads (slowly: the test-only load delay)
+/// get an empty answer at once; once it is ready they get suggestions.
 #[test]
-fn requests_while_loading_are_answered_empty_at_once() {
-    let dir = TempDir::with_model_copy("tiny-llama");
-    let toml = dir.path().join("model.toml");
-    let manifest = std::fs::read_to_string(&toml).expect("model.toml");
-    std::fs::remove_file(&toml).expect("remove");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&toml)
-        .status()
-        .expect("mkfifo");
-    assert!(made.success());
-
-    let mut server = Server::start(&Options::default().model(dir.path()));
+fn requests_while_loading_with_load_wait_0_are_answered_empty_at_once() {
+    let mut server = Server::start(
+        &Options::default()
+            .load_delay_ms(3000)
+            .init_options(json!({ "debounceMs": 0, "loadWaitMs": 0 })),
+    );
     let status = server.wait_for_notification("moat/status");
     assert_eq!(status["state"], "loading", "{status}");
     server.open(PY_URI, "python", PY_TEXT);
@@ -114,9 +108,6 @@ fn requests_while_loading_are_answered_empty_at_once() {
     assert!(completion_items(&server.completion(PY_URI, line, character)).is_empty());
     assert!(started.elapsed() < Duration::from_secs(2));
 
-    // Let the load finish (the write blocks until the server opens the pipe; a detached thread
-    // keeps a broken server from hanging the test).
-    std::thread::spawn(move || std::fs::write(&toml, manifest));
     let status = server.wait_for_status();
     assert_eq!(status["state"], "ready", "{status}");
     assert!(server.inline_text(PY_URI, line, character).is_some());

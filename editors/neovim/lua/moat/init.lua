@@ -58,8 +58,14 @@ M.config = vim.deepcopy(M.defaults)
 --- Whether suggestions are requested and shown (toggled by :Moat toggle).
 M.enabled = true
 
---- Last `moat/status` per client id: { state = "loading"|"ready"|"error", message = "..." }.
+--- Last model `moat/status` per client id: { state = "loading"|"ready"|"error", message = "..." }.
 M.status = {}
+
+--- Last workspace-index `moat/status` per client id: { state = "indexing"|"indexed", message }.
+M.index_status = {}
+
+--- The `moat/status` states about the model (the others are about the workspace index).
+local MODEL_STATES = { loading = true, ready = true, error = true }
 
 local function has(version)
   return vim.fn.has('nvim-' .. version) == 1
@@ -89,8 +95,34 @@ function M.server_settings()
   return s
 end
 
+--- The model just became ready: ask the built-in inline completion (0.12+) again where the user
+--- is typing. Requests made while the model loaded are answered by the server once it is ready;
+--- this covers the ones the editor gave up on. The built-in asks (after its own debounce) on
+--- CursorMovedI in its per-buffer augroup, so that event is fired there only.
+function M.rerequest_builtin(client_id)
+  local bufnr = api.nvim_get_current_buf()
+  local client = vim.lsp.get_client_by_id(client_id)
+  if not M.enabled or not client or not client.attached_buffers[bufnr] then
+    return
+  end
+  if api.nvim_get_mode().mode:sub(1, 1) ~= 'i' or M.visible() then
+    return
+  end
+  local group = ('nvim.lsp.inline_completion:%d'):format(bufnr)
+  local ok = pcall(api.nvim_exec_autocmds, 'CursorMovedI', { group = group, buffer = bufnr, modeline = false })
+  if not ok then
+    -- Another layout of the built-in: every CursorMovedI handler of the buffer.
+    pcall(api.nvim_exec_autocmds, 'CursorMovedI', { buffer = bufnr, modeline = false })
+  end
+end
+
 local function set_status(client_id, result)
   if type(result) ~= 'table' then
+    return
+  end
+  if not MODEL_STATES[result.state] then
+    M.index_status[client_id] = result
+    pcall(api.nvim_exec_autocmds, 'User', { pattern = 'MoatStatus', data = result, modeline = false })
     return
   end
   local previous = M.status[client_id]
@@ -100,8 +132,14 @@ local function set_status(client_id, result)
     vim.notify('moat: ' .. tostring(result.message), vim.log.levels.ERROR)
   end
   pcall(api.nvim_exec_autocmds, 'User', { pattern = 'MoatStatus', data = result, modeline = false })
-  if result.state == 'ready' and not M.uses_builtin() then
-    require('moat.ghost').on_ready(client_id)
+  if result.state == 'ready' then
+    if M.uses_builtin() then
+      vim.schedule(function()
+        M.rerequest_builtin(client_id)
+      end)
+    else
+      require('moat.ghost').on_ready(client_id)
+    end
   end
 end
 

@@ -16,6 +16,9 @@ pub struct Config {
     pub onnxruntime_path: Option<PathBuf>,
     /// Wait this long after the last keystroke before asking the model.
     pub debounce_ms: u64,
+    /// A request that arrives while the model loads waits for it at most this long (then gets an
+    /// empty answer); 0 = answer at once, empty. A newer request for the document replaces it.
+    pub load_wait_ms: u64,
     pub max_tokens: usize,
     /// Threads for the model (ONNX Runtime intra-op threads); 0 = the model's recommendation
     /// (`[runtime] threads` in model.toml), else 2.
@@ -45,6 +48,8 @@ impl Default for Config {
             model_path: None,
             onnxruntime_path: None,
             debounce_ms: 25,
+            // Under Helix's default 20 s request timeout.
+            load_wait_ms: 15_000,
             max_tokens: c.max_new_tokens,
             threads: 0,
             prefix_tokens: c.prefix_tokens,

@@ -1,6 +1,6 @@
 //! The one place for request timing (as Helix's `helix-event`): a newer request for a document
-//! supersedes the older one, debounce waits for the user to pause, and a job's cancellation
-//! reaches the model between decode steps.
+//! supersedes the older one (also while it waits for the model to load), debounce waits for the
+//! user to pause, and a job's cancellation reaches the model between decode steps.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,18 @@ impl Job {
             _ = notified => false,
         }
     }
+
+    /// Resolves once the job is cancelled (superseded, or the server is closing).
+    pub async fn cancelled(&self) {
+        loop {
+            let mut notified = std::pin::pin!(self.notify.notified());
+            notified.as_mut().enable();
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
 }
 
 impl Drop for Job {
@@ -39,6 +51,8 @@ impl Drop for Job {
 #[derive(Default)]
 pub struct Scheduler {
     latest: Mutex<HashMap<String, (CancelToken, Arc<Notify>)>>,
+    /// Set by [`Scheduler::close`]: every job starts cancelled.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl Scheduler {
@@ -46,6 +60,9 @@ impl Scheduler {
     pub fn begin(&self, key: &str) -> Job {
         let cancel = CancelToken::new();
         let notify = Arc::new(Notify::new());
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            cancel.cancel();
+        }
         if let Ok(mut latest) = self.latest.lock()
             && let Some((old, old_notify)) =
                 latest.insert(key.to_string(), (cancel.clone(), notify.clone()))
@@ -64,5 +81,50 @@ impl Scheduler {
             old.cancel();
             n.notify_waiters();
         }
+    }
+
+    /// Cancels every job and every later one: after `shutdown` or the end of input, nothing
+    /// waits on the model any more (the server's exit waits for pending requests).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut latest) = self.latest.lock() {
+            for (_, (cancel, notify)) in latest.drain() {
+                cancel.cancel();
+                notify.notify_waiters();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_newer_job_wakes_a_waiting_one() {
+        let scheduler = Arc::new(Scheduler::default());
+        let first = scheduler.begin("doc");
+        let waiting = tokio::spawn(async move {
+            first.cancelled().await;
+            first.cancel.is_cancelled()
+        });
+        tokio::task::yield_now().await;
+        let _second = scheduler.begin("doc");
+        let woke = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(woke.expect("woken").expect("joined"));
+    }
+
+    #[tokio::test]
+    async fn close_cancels_current_and_later_jobs() {
+        let scheduler = Scheduler::default();
+        let job = scheduler.begin("a");
+        scheduler.close();
+        assert!(job.cancel.is_cancelled());
+        let later = scheduler.begin("b");
+        assert!(later.cancel.is_cancelled());
+        tokio::time::timeout(Duration::from_secs(5), later.cancelled())
+            .await
+            .expect("a cancelled job resolves at once");
     }
 }

@@ -41,8 +41,11 @@ pub struct MoatServer {
     pub(crate) config: RwLock<Config>,
     pub(crate) encoding: OnceLock<PositionEncoding>,
     pub(crate) model: ModelSlot,
-    pub(crate) scheduler: Scheduler,
+    pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) workspace: Workspace,
+    /// Completion items as snippets (see `handlers::completion`): for clients that cut plain-text
+    /// items at the first whitespace (Neovim's built-in `vim.lsp.completion`).
+    pub(crate) snippet_items: AtomicBool,
     progress_supported: AtomicBool,
     watch_registration_supported: AtomicBool,
     /// Workspace folders (paths), from `initialize`.
@@ -62,8 +65,10 @@ pub enum ServeOutcome {
 pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
     let shutdown = Arc::new(AtomicBool::new(false));
     let flag = shutdown.clone();
+    let scheduler = Arc::new(Scheduler::default());
+    let jobs = scheduler.clone();
     let (service, socket) = LspService::build(move |client| {
-        MoatServer::new(client, default_model.clone(), flag.clone())
+        MoatServer::new(client, default_model.clone(), flag.clone(), jobs.clone())
     })
     .custom_method(
         "textDocument/inlineCompletion",
@@ -73,10 +78,11 @@ pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
     // Malformed input is dropped before tower-lsp-server sees it: its reader stops for good at
     // the first frame it cannot decode (see `transport`).
     let (input, checked) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(crate::transport::forward_valid_frames(
-        tokio::io::stdin(),
-        input,
-    ));
+    tokio::spawn(async move {
+        crate::transport::forward_valid_frames(tokio::io::stdin(), input).await;
+        // End of input: requests still waiting for the model must not keep the server alive.
+        scheduler.close();
+    });
     Server::new(checked, tokio::io::stdout(), socket)
         .concurrency_level(64)
         .serve(service)
@@ -93,6 +99,7 @@ impl MoatServer {
         client: Client,
         default_model: Option<PathBuf>,
         shutdown_requested: Arc<AtomicBool>,
+        scheduler: Arc<Scheduler>,
     ) -> Self {
         Self {
             client,
@@ -100,7 +107,8 @@ impl MoatServer {
             config: RwLock::new(Config::default()),
             encoding: OnceLock::new(),
             model: ModelSlot::default(),
-            scheduler: Scheduler::default(),
+            scheduler,
+            snippet_items: AtomicBool::new(false),
             roots: RwLock::new(Vec::new()),
             workspace: Workspace::default(),
             progress_supported: AtomicBool::new(false),
@@ -193,6 +201,7 @@ impl MoatServer {
     }
 
     fn set_failed(&self, message: String) {
+        self.model.fail(message.clone());
         let client = self.client.clone();
         tokio::spawn(async move {
             client
@@ -276,6 +285,19 @@ impl LanguageServer for MoatServer {
             .unwrap_or(false);
         self.watch_registration_supported
             .store(watch, Ordering::SeqCst);
+        let snippets = params
+            .capabilities
+            .text_document
+            .as_ref()
+            .and_then(|t| t.completion.as_ref())
+            .and_then(|c| c.completion_item.as_ref())
+            .and_then(|i| i.snippet_support)
+            .unwrap_or(false);
+        let client_name = params.client_info.as_ref().map(|c| c.name.as_str());
+        self.snippet_items.store(
+            handlers::completion::wants_snippets(client_name, snippets),
+            Ordering::SeqCst,
+        );
         let encoding = PositionEncoding::negotiate(offered.iter().map(String::as_str));
         let _ = self.encoding.set(encoding);
         if let Some(options) = &params.initialization_options {
@@ -300,10 +322,13 @@ impl LanguageServer for MoatServer {
             )),
             completion_provider: Some(CompletionOptions {
                 resolve_provider: Some(false),
-                // Clients without inline completion (Helix) ask on identifier characters only;
-                // these make them ask where a suggestion is most useful too.
+                // Clients without inline completion (Helix, Neovim's `vim.lsp.completion`) ask
+                // on identifier characters (Helix) or only on these (Neovim's autotrigger), so
+                // these make them ask after punctuation too. Not " ": Helix asks at once after
+                // every space and on entering insert mode after indentation, before anything is
+                // typed, and Neovim on every space; editors/README.md has the table.
                 trigger_characters: Some(
-                    [".", "(", "[", "{", ",", ":", "=", " "]
+                    [".", "(", "[", "{", ",", ":", "="]
                         .iter()
                         .map(|s| s.to_string())
                         .collect(),
@@ -381,6 +406,8 @@ impl LanguageServer for MoatServer {
 
     async fn shutdown(&self) -> RpcResult<()> {
         self.shutdown_requested.store(true, Ordering::SeqCst);
+        // Requests still waiting (for the model, or on debounce) end now.
+        self.scheduler.close();
         Ok(())
     }
 

@@ -1,4 +1,6 @@
-//! `textDocument/inlineCompletion` (LSP 3.18): the suggestion as ghost text at the cursor.
+//! `textDocument/inlineCompletion` (LSP 3.18): the suggestion as ghost text at the cursor. When
+//! the user typed at the requested position since the request, the item replaces that typed text
+//! (`requested..cursor`, in the document as it is now) with itself plus the suggestion.
 
 use moat_text::Position;
 use tower_lsp_server::jsonrpc::Result as RpcResult;
@@ -24,14 +26,18 @@ pub(crate) async fn handle(
             items: Vec::new(),
         })));
     };
-    let at = LspPosition {
-        line: s.position.line,
-        character: s.position.character,
+    let start = LspPosition {
+        line: s.requested.line,
+        character: s.requested.character,
+    };
+    let end = LspPosition {
+        line: s.cursor.line,
+        character: s.cursor.character,
     };
     let item = InlineCompletionItem {
-        insert_text: s.text,
+        insert_text: format!("{}{}", s.typed, s.text),
         filter_text: None,
-        range: Some(LspRange { start: at, end: at }),
+        range: Some(LspRange { start, end }),
         command: None,
         insert_text_format: None,
     };
