@@ -616,7 +616,39 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (doc, cursor, line) = typing_setup(backend.tokenizer(), KEYSTROKE_CONTEXT);
     let typed: String = line.chars().take(chars).collect();
     let debounce = args.debounce_ms as f64;
+    let spec_before = backend.speculation_stats();
     let (reuse_on, calls_on) = type_line(&backend, &doc, cursor, &typed, true, debounce)?;
+    let spec = backend.speculation_stats().since(&spec_before);
+    // Speculative decoding (prompt lookup): the typing run again without it, to compare.
+    let speculation = if backend.speculating() {
+        backend.set_speculation(false);
+        let (plain, _) = type_line(&backend, &doc, cursor, &typed, true, debounce)?;
+        backend.set_speculation(true);
+        eprintln!(
+            "moat bench: speculation {:.2} accepted draft tokens per verification, {:.2} tokens per step; keystroke mean {:.2} ms on, {:.2} ms off",
+            spec.accepted_per_verify(),
+            spec.tokens_per_step(),
+            reuse_on.mean_ms,
+            plain.mean_ms
+        );
+        json!({
+            "on": true,
+            "decode_steps": spec.model_steps,
+            "verify_steps": spec.verify_steps,
+            "drafted": spec.drafted,
+            "accepted": spec.accepted,
+            "recomputed": spec.recomputed,
+            "accepted_per_verify": round(spec.accepted_per_verify(), 3),
+            "tokens_per_step": round(spec.tokens_per_step(), 3),
+            "keystroke_off": plain,
+            "speedup_mean": round(plain.mean_ms / reuse_on.mean_ms.max(1e-9), 3),
+            "speedup_p50": round(plain.p50_ms / reuse_on.p50_ms.max(1e-9), 3),
+        })
+    } else if backend.can_speculate() {
+        json!({"on": false, "why": "turned off ([runtime] speculative = false)"})
+    } else {
+        json!({"on": false, "why": "the model returns logits for the last position only (builder prune_lm_head=true) or has the concat KV layout"})
+    };
     let (reuse_off, _) = type_line(&backend, &doc, cursor, &typed, false, debounce)?;
     eprintln!(
         "moat bench: keystroke p50/p95 {:.2}/{:.2} ms with KV reuse, {:.2}/{:.2} ms without",
@@ -716,6 +748,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "reuse_off": reuse_off,
             "speedup_p50": round(reuse_off.p50_ms / reuse_on.p50_ms.max(1e-9), 2),
         },
+        "speculation": speculation,
         "cost": costs,
         "baseline": baseline.unwrap_or(json!({"status": "not run (pass --baseline)"})),
         "notes": [

@@ -281,6 +281,17 @@ pub(crate) fn pick_token(
     first: bool,
     heal: &Healing,
 ) -> u32 {
+    pick_token_with_margin(logits, tokenizer, first, heal).0
+}
+
+/// [`pick_token`], and by how much the chosen token's logit exceeds the best other allowed one
+/// (infinite when no other token is allowed).
+pub(crate) fn pick_token_with_margin(
+    logits: &[f32],
+    tokenizer: &ModelTokenizer,
+    first: bool,
+    heal: &Healing,
+) -> (u32, f32) {
     let (generated, body_started) = if first {
         (0, false)
     } else {
@@ -291,8 +302,9 @@ pub(crate) fn pick_token(
     };
     let constrained = heal.constrains(generated, body_started);
     let mut best = (f32::NEG_INFINITY, None);
+    let mut second = f32::NEG_INFINITY;
     for (id, &l) in logits.iter().enumerate() {
-        if l <= best.0 || l.is_nan() {
+        if l <= second || l.is_nan() {
             continue;
         }
         let id = id as u32;
@@ -306,9 +318,14 @@ pub(crate) fn pick_token(
         {
             continue;
         }
-        best = (l, Some(id));
+        if l > best.0 {
+            second = best.0;
+            best = (l, Some(id));
+        } else {
+            second = l;
+        }
     }
-    best.1.unwrap_or(0)
+    (best.1.unwrap_or(0), best.0 - second)
 }
 
 #[cfg(test)]

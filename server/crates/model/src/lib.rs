@@ -13,6 +13,7 @@ mod manifest;
 mod onnx;
 mod remote;
 mod runtime;
+mod speculate;
 mod tokenizer;
 
 pub use backend::{
@@ -27,6 +28,7 @@ pub use runtime::{
     ORT_VERSION, OrtLibrary, build_info, data_dir, find_onnxruntime, init_onnxruntime, install_dir,
     models_dir,
 };
+pub use speculate::{SpeculationStats, VERIFY_MARGIN};
 pub use tokenizer::ModelTokenizer;
 
 /// Loads the model a manifest describes: its `[onnx]` model in-process, or its `[remote]` server

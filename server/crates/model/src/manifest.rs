@@ -45,6 +45,15 @@ pub struct RuntimeSection {
     /// a second thread costs more to wake than it saves says 1.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Speculative decoding by prompt lookup (on by default where the graph allows it: a
+    /// `gqa-shared` model whose logits cover every fed position). `false` turns it off.
+    #[serde(default)]
+    pub speculative: Option<bool>,
+    /// A verified draft row whose greedy choice leads the runner-up by fewer logits is
+    /// recomputed by a one-token step (absent: `VERIFY_MARGIN`, 1.25, measured on an int4 model
+    /// whose batched and one-token passes round differently; 0 for a float model).
+    #[serde(default)]
+    pub verify_margin: Option<f32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

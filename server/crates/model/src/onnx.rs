@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
@@ -18,8 +19,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{IoBinding, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, ValueType};
 
-use crate::backend::pick_token;
+use crate::backend::pick_token_with_margin;
 use crate::manifest::OnnxSection;
+use crate::speculate::{self, SpeculationCounters, SpeculationStats, bump};
 use crate::{
     Backend, CancelToken, FinishReason, GenerateRequest, Generation, KvLayout, Manifest,
     ModelError, ModelTokenizer, init_onnxruntime,
@@ -48,6 +50,12 @@ pub struct OnnxBackend {
     tokenizer: ModelTokenizer,
     engine: Mutex<Engine>,
     threads: usize,
+    /// Speculative decoding wanted (manifest `[runtime] speculative`, [`Self::set_speculation`]);
+    /// it runs only where the engine can verify drafts ([`Engine::all_rows`]).
+    speculation: AtomicBool,
+    /// [`speculate::VERIFY_MARGIN`] or the manifest's, as `f32` bits.
+    verify_margin: AtomicU32,
+    counters: SpeculationCounters,
 }
 
 struct Names {
@@ -78,6 +86,10 @@ struct Engine {
     head_dim: usize,
     capacity: usize,
     cached: Vec<u32>,
+    /// The graph returns logits for every fed position (not only the last: builder exports with
+    /// `prune_lm_head=true` do that) and the cache rewinds by a counter (`gqa-shared`): drafts
+    /// can be verified. Read from the graph at load; turned off if a run disagrees.
+    all_rows: bool,
 }
 
 impl OnnxBackend {
@@ -113,12 +125,25 @@ impl OnnxBackend {
             message: "[onnx] section missing".into(),
         })?;
         let names = check_graph(&session, &onnx, &onnx_path, tokenizer.vocab_size())?;
-        let engine = Engine::new(session, names, &onnx, manifest.model.context_length)?;
+        let all_rows = onnx.layout == KvLayout::GqaShared && logits_per_position(&session, &onnx);
+        let mut engine = Engine::new(session, names, &onnx, manifest.model.context_length)?;
+        engine.all_rows = all_rows;
+        let speculation = AtomicBool::new(manifest.runtime.speculative.unwrap_or(true));
+        let verify_margin = AtomicU32::new(
+            manifest
+                .runtime
+                .verify_margin
+                .unwrap_or(speculate::VERIFY_MARGIN)
+                .to_bits(),
+        );
         Ok(Self {
             manifest,
             tokenizer,
             engine: Mutex::new(engine),
             threads,
+            speculation,
+            verify_margin,
+            counters: SpeculationCounters::default(),
         })
     }
 
@@ -139,6 +164,36 @@ impl OnnxBackend {
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
         let (logits, _) = engine.prefill(prompt, &CancelToken::new())?;
         Ok(logits)
+    }
+
+    /// Turns speculative decoding on or off (it is on unless the manifest's `[runtime]
+    /// speculative = false`; it runs only where [`Self::can_speculate`]).
+    pub fn set_speculation(&self, on: bool) {
+        self.speculation.store(on, Ordering::Relaxed);
+    }
+
+    /// Sets the margin below which a verified row is recomputed by a one-token step (see
+    /// [`speculate::VERIFY_MARGIN`]; 0 trusts every verified row).
+    pub fn set_verify_margin(&self, logits: f32) {
+        self.verify_margin
+            .store(logits.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Whether this model can verify drafts: `gqa-shared` KV and logits for every fed position.
+    /// A model exported with the builder's `prune_lm_head=true` returns only the last position's
+    /// logits and decodes one token per step.
+    pub fn can_speculate(&self) -> bool {
+        self.engine.lock().is_ok_and(|e| e.all_rows)
+    }
+
+    /// Whether speculative decoding is on and possible.
+    pub fn speculating(&self) -> bool {
+        self.speculation.load(Ordering::Relaxed) && self.can_speculate()
+    }
+
+    /// Decode counters over all requests so far (steps, drafts, accepted draft tokens).
+    pub fn speculation_stats(&self) -> SpeculationStats {
+        self.counters.snapshot()
     }
 
     /// Forgets the KV cache (the next request computes its whole prompt).
@@ -270,6 +325,20 @@ fn check_graph(
     })
 }
 
+/// Whether the graph's logits have a sequence axis that is not fixed at 1 (`[batch, seq, vocab]`
+/// with `seq` symbolic or > 1): then a run returns a row per fed token. The builder's
+/// `prune_lm_head=true` exports `[batch, 1, vocab]`.
+fn logits_per_position(session: &Session, onnx: &OnnxSection) -> bool {
+    session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == onnx.logits)
+        .is_some_and(|o| match o.dtype() {
+            ValueType::Tensor { shape, .. } => shape.len() == 3 && shape[1] != 1,
+            _ => false,
+        })
+}
+
 fn build_session(
     env: &ort::environment::Environment,
     threads: usize,
@@ -322,15 +391,20 @@ fn truncate_kv(value: &DynValue, len: usize) -> Result<DynValue, ModelError> {
         .map_err(ModelError::ort)
 }
 
-fn last_row(value: &DynValue) -> Result<Vec<f32>, ModelError> {
+/// The last `rows` rows of the logits (`[batch, seq, vocab]`), flattened; `None` when the model
+/// returned fewer rows than that.
+fn last_rows(value: &DynValue, rows: usize) -> Result<Option<Vec<f32>>, ModelError> {
     let (shape, data) = value.try_extract_tensor::<f32>().map_err(ModelError::ort)?;
     let vocab = *shape.last().unwrap_or(&0) as usize;
-    if vocab == 0 || data.len() < vocab {
+    if vocab == 0 || data.len() < vocab || data.len() % vocab != 0 {
         return Err(ModelError::Runtime(format!(
             "logits have an unexpected shape {shape:?}"
         )));
     }
-    Ok(data[data.len() - vocab..].to_vec())
+    if data.len() < rows * vocab {
+        return Ok(None);
+    }
+    Ok(Some(data[data.len() - rows * vocab..].to_vec()))
 }
 
 impl Engine {
@@ -387,6 +461,7 @@ impl Engine {
             head_dim,
             capacity,
             cached: Vec::new(),
+            all_rows: false,
         })
     }
 
@@ -411,6 +486,18 @@ impl Engine {
 
     /// Feeds `ids` after the cached tokens; returns the logits of the last one.
     fn step(&mut self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        Ok(self.run(ids, false)?.unwrap_or_default())
+    }
+
+    /// Feeds `ids` after the cached tokens; returns the logits of every one of them (flattened,
+    /// `ids.len()` rows), or `None` when the model returned fewer rows (only the last: the cache
+    /// then holds `ids` all the same).
+    fn step_rows(&mut self, ids: &[u32]) -> Result<Option<Vec<f32>>, ModelError> {
+        self.run(ids, true)
+    }
+
+    fn run(&mut self, ids: &[u32], all: bool) -> Result<Option<Vec<f32>>, ModelError> {
+        let rows = if all { ids.len() } else { 1 };
         let past_len = self.cached.len();
         let total = past_len + ids.len();
         if total > self.capacity {
@@ -450,7 +537,7 @@ impl Engine {
                 let logits = outputs
                     .get(&self.names.logits)
                     .ok_or_else(|| ModelError::Runtime("the model returned no logits".into()))?;
-                last_row(logits)?
+                last_rows(logits, rows)?
             }
             Kv::Concat { past } => {
                 if past.is_empty() {
@@ -476,7 +563,7 @@ impl Engine {
                 let logits = outputs
                     .get(&self.names.logits)
                     .ok_or_else(|| ModelError::Runtime("the model returned no logits".into()))
-                    .and_then(last_row)?;
+                    .and_then(|l| last_rows(l, rows))?;
                 let mut next = Vec::with_capacity(self.names.present.len());
                 for (ok, ov) in &self.names.present {
                     let k = outputs.remove(ok.as_str());
@@ -576,23 +663,55 @@ impl Backend for OnnxBackend {
         if cancel.is_cancelled() {
             return Err(ModelError::Cancelled);
         }
-        let (mut logits, reused) = engine.prefill(&req.prompt, cancel)?;
+        let (logits, reused) = engine.prefill(&req.prompt, cancel)?;
         let computed = req.prompt.len() - reused;
+        let mut speculate = self.speculation.load(Ordering::Relaxed) && engine.all_rows;
+        // Prompt and generated tokens: where drafts are looked up.
+        let mut history = if speculate {
+            req.prompt.clone()
+        } else {
+            Vec::new()
+        };
+        let margin_floor = f32::from_bits(self.verify_margin.load(Ordering::Relaxed));
+        let vocab = logits.len();
+        // The logits not yet decoded from, one row per position the last run fed; when that run
+        // verified a draft, `fed` holds what it fed (the token before the draft, then the draft):
+        // row `at` follows `fed[at]`, and `fed[at + 1]` is the draft's guess for its choice.
+        let mut rows = logits;
+        let mut at = 0;
+        let mut fed: Vec<u32> = Vec::new();
         let mut time_to_first_token = None;
         let mut tokens = Vec::new();
         let mut bytes = Vec::new();
         let mut finish = FinishReason::MaxTokens;
+        let counters = &self.counters;
         while tokens.len() < req.max_new_tokens {
             if cancel.is_cancelled() {
                 return Err(ModelError::Cancelled);
             }
-            let id = pick_token(
-                &logits,
+            // Exactly plain greedy decoding's choice on this position's logits.
+            let (id, margin) = pick_token_with_margin(
+                &rows[at * vocab..(at + 1) * vocab],
                 &self.tokenizer,
                 tokens.is_empty(),
                 &req.first_token_prefix,
             );
+            if !fed.is_empty() && margin < margin_floor {
+                // A near tie in a row computed with others: a batched run rounds differently
+                // from a one-token step (int8 kernels), enough to flip it. Recompute the row as
+                // plain decoding does, from the same cache.
+                let keep = engine.cached.len() - (fed.len() - at);
+                engine.rewind(keep)?;
+                let token = fed[at];
+                fed.clear();
+                at = 0;
+                bump(&counters.recomputed, 1);
+                bump(&counters.model_steps, 1);
+                rows = engine.step(&[token])?;
+                continue;
+            }
             time_to_first_token.get_or_insert_with(|| start.elapsed());
+            bump(&counters.generated, 1);
             if self.tokenizer.is_stop(id) {
                 finish = FinishReason::StopToken;
                 break;
@@ -604,11 +723,64 @@ impl Backend for OnnxBackend {
             if tokens.len() >= req.max_new_tokens {
                 break;
             }
+            if speculate {
+                history.push(id);
+            }
+            if let Some(&guess) = fed.get(at + 1) {
+                if guess == id {
+                    // The draft was right: the cache holds `id` and the next row follows it.
+                    bump(&counters.accepted, 1);
+                    at += 1;
+                    continue;
+                }
+                // Wrong from here on: drop the draft's rows from `guess` on.
+                let keep = engine.cached.len() - (fed.len() - at - 1);
+                engine.rewind(keep)?;
+            }
+            fed.clear();
+            at = 0;
             if engine.cached.len() + 1 >= engine.capacity {
                 finish = FinishReason::ContextFull;
                 break;
             }
-            logits = engine.step(&[id])?;
+            // Draft no further than plain decoding would go: the token budget (one more token
+            // comes from the last row) and the context (every fed token leaves the room plain
+            // decoding's check above asks for).
+            let room = (req.max_new_tokens - tokens.len())
+                .saturating_sub(1)
+                .min(engine.capacity.saturating_sub(engine.cached.len() + 2))
+                .min(speculate::MAX_DRAFT);
+            let draft = if speculate {
+                speculate::draft(&history, room)
+            } else {
+                Vec::new()
+            };
+            bump(&counters.model_steps, 1);
+            if draft.is_empty() {
+                rows = engine.step(&[id])?;
+                continue;
+            }
+            bump(&counters.verify_steps, 1);
+            bump(&counters.drafted, draft.len() as u64);
+            fed.push(id);
+            fed.extend_from_slice(&draft);
+            let base = engine.cached.len();
+            match engine.step_rows(&fed)? {
+                Some(all) => rows = all,
+                None => {
+                    // The graph returned only the last row after all: no drafts from now on.
+                    engine.all_rows = false;
+                    speculate = false;
+                    engine.rewind(base)?;
+                    fed.clear();
+                    rows = engine.step(&[id])?;
+                }
+            }
+        }
+        // Unverified draft tokens leave the cache: it holds what plain decoding leaves.
+        if at + 1 < fed.len() {
+            let keep = engine.cached.len() - (fed.len() - at - 1);
+            engine.rewind(keep)?;
         }
         Ok(Generation {
             tokens,
