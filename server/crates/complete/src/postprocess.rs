@@ -38,8 +38,8 @@ pub fn postprocess(raw: &str, cx: &PostContext<'_>) -> String {
     let mut raw = &raw[..degenerate_repetition(raw).unwrap_or(raw.len())];
     // On a line that holds only indentation a suggestion never begins with a line break (decoding
     // bans it; a remote server cannot be told): what follows the blank lines is the suggestion.
-    let line = cx.prefix.rsplit('\n').next().unwrap_or_default();
-    if !line.is_empty() && at_indentation(cx.prefix) {
+    let rest_of_line = cx.suffix.split('\n').next().unwrap_or_default();
+    if at_indentation(cx.prefix) && rest_of_line.trim().is_empty() {
         let blank = raw.len() - raw.trim_start_matches([' ', '\t']).len();
         if raw[blank..].starts_with(['\n', '\r']) {
             raw = raw.trim_start();

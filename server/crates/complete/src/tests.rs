@@ -528,8 +528,12 @@ fn a_fresh_indented_line_never_starts_with_a_line_break() {
         "{:?}",
         String::from_utf8_lossy(&generated)
     );
-    // Column 0 of an empty line is not indentation: a blank line may come first there.
-    let (_, asked) = run_recorded(tokenizer(), "x = 1\n$0\n", Language::Python, "\ny = 2");
+    // Column 0 of an empty line is a blank line too: the suggestion starts there.
+    let (got, asked) = run_recorded(tokenizer(), "x = 1\n$0\n", Language::Python, "\ny = 2");
+    assert!(asked.no_line_break_first);
+    assert_eq!(got, "y = 2");
+    // Not in the middle of a line's text, though.
+    let (_, asked) = run_recorded(tokenizer(), "x = 1\n$0z\n", Language::Python, "\ny = 2");
     assert!(!asked.no_line_break_first);
     // Post-processing holds the line too (a remote server cannot be constrained).
     use crate::postprocess::{PostContext, postprocess};
