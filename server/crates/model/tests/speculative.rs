@@ -264,9 +264,14 @@ fn default_model_speculation_is_greedy_decoding() {
             dir.display()
         );
     }
+    // MOAT_SPEC_EQUIV_TASKS: tasks per language (2).
+    let per = std::env::var("MOAT_SPEC_EQUIV_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let stats = check_equivalence(
         &backend,
-        &tasks(&["python", "rust", "typescript"], 2),
+        &tasks(&["python", "rust", "typescript"], per),
         1000,
         24,
     );
