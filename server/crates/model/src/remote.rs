@@ -32,6 +32,9 @@ use crate::{
     ModelTokenizer,
 };
 
+/// Most `stop` strings sent with a request (OpenAI's completions API refuses more).
+const MAX_STOP_STRINGS: usize = 4;
+
 pub struct RemoteBackend {
     manifest: Manifest,
     remote: RemoteSection,
@@ -166,7 +169,9 @@ impl Backend for RemoteBackend {
             // The healed bytes are in the prompt: the server generates only what follows them.
             "max_tokens": req.budget_after_healing(),
             "temperature": 0,
-            "stop": self.stop,
+            // OpenAI's API takes at most 4 stop strings; the rest are caught by the stop-token
+            // check on the reply.
+            "stop": &self.stop[..self.stop.len().min(MAX_STOP_STRINGS)],
         });
         let reply = self.post(&body)?;
         if cancel.is_cancelled() {
@@ -195,6 +200,11 @@ impl Backend for RemoteBackend {
             _ => FinishReason::StopToken,
         };
         for id in planned {
+            // Stop tokens beyond the ones sent as `stop` strings end the reply here.
+            if self.tokenizer.is_stop(id) {
+                finish = FinishReason::StopToken;
+                break;
+            }
             if req.push_token(&self.tokenizer, id, &mut tokens, &mut bytes) {
                 finish = FinishReason::StopCheck;
                 break;
