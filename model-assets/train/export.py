@@ -127,14 +127,7 @@ def validate(out: Path, hf: Path, threads: int) -> dict:
         full = prompt + cont
         with torch.no_grad():
             ref = model(torch.tensor([full])).logits[0].numpy()
-        logits, past = ortm.step(prompt, ortm.empty_past(), 0)
-        steps = [(len(prompt) - 1, logits)]
-        n = len(prompt)
-        for t in cont[:-1]:
-            logits, past = ortm.step([t], past, n)
-            n += 1
-            steps.append((n - 1, logits))
-        for pos, lg in steps:
+        for pos, lg in ortm.cached_logits(prompt, cont):
             r = ref[pos]
             max_diff = max(max_diff, float(np.max(np.abs(lg - r))))
             rel = max(rel, float(np.max(np.abs(lg - r)) / (np.max(np.abs(r)) + 1e-9)))

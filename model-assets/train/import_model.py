@@ -489,14 +489,7 @@ def check_logits(folder: Path, model, precision: str, threads: int) -> dict:
         prompt, cont = ids[:-4], ids[-4:]
         with torch.no_grad():
             ref = model(torch.tensor([ids])).logits[0].float().numpy()
-        logits, past = ortm.step(prompt, ortm.empty_past(), 0)
-        steps = [(len(prompt) - 1, logits)]
-        n = len(prompt)
-        for t in cont[:-1]:
-            logits, past = ortm.step([t], past, n)
-            n += 1
-            steps.append((n - 1, logits))
-        for pos, lg in steps:
+        for pos, lg in ortm.cached_logits(prompt, cont):
             r = ref[pos]
             worst = max(worst, float(np.max(np.abs(lg - r)) / (np.max(np.abs(r)) + 1e-9)))
             agree += int(np.argmax(lg) == np.argmax(r))

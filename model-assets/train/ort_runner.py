@@ -88,6 +88,19 @@ class OrtModel:
         present = [(outs[1 + 2 * i], outs[2 + 2 * i]) for i in range(self.layers)]
         return logits, present
 
+    def cached_logits(self, prompt: list[int], cont: list[int]) -> list[tuple[int, np.ndarray]]:
+        """Logits the way the server computes them: `prompt` in one run, then each token of
+        `cont` but the last as a cached single-token step. Returns (position, logits) pairs to
+        compare with a full forward pass over prompt + cont."""
+        logits, past = self.step(prompt, self.empty_past(), 0)
+        steps = [(len(prompt) - 1, logits)]
+        n = len(prompt)
+        for t in cont[:-1]:
+            logits, past = self.step([t], past, n)
+            n += 1
+            steps.append((n - 1, logits))
+        return steps
+
     def generate(self, prompt: list[int], max_new: int, stop_at_newline: bool = True):
         """Greedy decoding; returns (new token ids, seconds to first token, total seconds)."""
         t0 = time.perf_counter()
