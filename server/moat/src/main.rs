@@ -33,7 +33,8 @@ struct Cli {
 
 #[derive(Parser, Clone)]
 struct ModelArgs {
-    /// Model folder (with model.toml) or manifest file. Default: MOAT_MODEL, else the bundled model.
+    /// Model folder (with model.toml) or manifest file. Default: MOAT_MODEL, else the installed
+    /// default ($MOAT_HOME/models/default), else the bundled tiny model.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Threads for the model; 0 = the model's recommendation (`[runtime] threads` in model.toml),
