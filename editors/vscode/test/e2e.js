@@ -1,6 +1,9 @@
 // End-to-end test of the packaged extension in a real VS Code (code-server, driven by headless
-// Chromium through playwright-core): install moat.vsix, open a Python file, type, see moat's ghost
-// text, accept it with Tab, check the saved file; then click the status bar item (toggle).
+// Chromium through playwright-core): install moat.vsix; with a slow-loading model
+// (MOAT_TEST_LOAD_DELAY_MS), type in a Python file while the model loads and, typing nothing more,
+// see the ghost text come once it is ready, accept it with Tab, check the saved file; then in another
+// file type, see moat's ghost text, accept it, check the saved file; then click the status bar item
+// (toggle).
 // Started by test/run.sh, which installs code-server, Node 24 and playwright-core and sets:
 //   CODE_SERVER, MOAT_BIN, MOAT_MODEL, MOAT_VSIX, MOAT_ARTIFACTS, MOAT_REFERENCE (a command that
 //   prints the reference suggestion for a file as JSON), CHROMIUM.
@@ -23,6 +26,8 @@ fs.mkdirSync(artifacts, { recursive: true });
 
 const ORIGINAL = 'import os\nimport sys\n\ndef main(argv):\n    path = os.path';
 const TYPED = '.join(';
+// Every model load in the editor's moat is delayed by this much (test-only server knob).
+const LOAD_DELAY_MS = 6000;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -79,6 +84,8 @@ async function main() {
   fs.mkdirSync(workspace, { recursive: true });
   const file = path.join(workspace, 'main.py');
   fs.writeFileSync(file, ORIGINAL);
+  const loadingFile = path.join(workspace, 'loading.py');
+  fs.writeFileSync(loadingFile, ORIGINAL);
   const settingsFile = path.join(userData, 'User', 'settings.json');
   fs.writeFileSync(
     settingsFile,
@@ -148,7 +155,10 @@ async function main() {
         '--disable-getting-started-override',
         workspace,
       ],
-      { stdio: ['ignore', serverLog, serverLog], env: { ...process.env, MOAT_LOG: 'info' } },
+      {
+        stdio: ['ignore', serverLog, serverLog],
+        env: { ...process.env, MOAT_LOG: 'info', MOAT_TEST_LOAD_DELAY_MS: String(LOAD_DELAY_MS) },
+      },
     );
     await waitFor('code-server to listen', 60000, () =>
       new Promise((resolve) => {
@@ -169,17 +179,87 @@ async function main() {
     const isMac = false;
     const mod = isMac ? 'Meta' : 'Control';
 
-    await step('open the workspace and the Python file', async () => {
-      await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
-      await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
-      await page.waitForTimeout(1500);
-      const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'main.py' }).first();
+    const statusItem = () => page.locator('.statusbar-item', { hasText: 'moat' }).first();
+    const statusLabel = async () => ((await statusItem().getAttribute('aria-label')) || '').replace(/\s+/g, ' ');
+    const decoration = () => page.locator('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text');
+    const ghostText = async () => {
+      if ((await decoration().count()) === 0) return false;
+      const text = (await decoration().allInnerTexts()).join('').replace(/\u00a0/g, ' ');
+      return text.length > 0 ? text : false;
+    };
+    // moat's suggestion for a buffer, from a fresh moat (the model is deterministic).
+    const reference = (text) => {
+      const probe = path.join(tmp, 'probe.py');
+      fs.writeFileSync(probe, text);
+      return JSON.parse(
+        execFileSync('sh', ['-c', `${env('MOAT_REFERENCE')} "$1"`, 'sh', probe], { encoding: 'utf8', timeout: 60000 }),
+      );
+    };
+    const openFile = async (name) => {
+      const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: name }).first();
       await row.waitFor({ timeout: 30000 });
       await row.dblclick();
       await page.waitForSelector('.part.editor .monaco-editor .view-lines', { timeout: 30000 });
-      await waitFor('the file in an editor', 20000, async () =>
-        (await page.locator('.part.editor .monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ').includes('import sys'),
+      await waitFor(`${name} in the active editor`, 20000, async () => {
+        const tab = page.locator('.part.editor .tab.active', { hasText: name });
+        if ((await tab.count()) === 0) return false;
+        return (await page.locator('.part.editor .monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ').includes('import sys');
+      });
+    };
+
+    let loadingGhost = '';
+    await step(`open the workspace and a Python file while the model loads (load delayed ${LOAD_DELAY_MS} ms), type`, async () => {
+      await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`);
+      await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+      await page.waitForTimeout(1500);
+      await openFile('loading.py');
+      let label = '';
+      await waitFor('the moat status item to say it is starting or loading', 30000, async () => {
+        label = (await statusItem().count()) > 0 ? await statusLabel() : '';
+        return /moat\*\*: (starting|loading the model)/.test(label);
+      }).catch((e) => {
+        throw new Error(`${e.message}; the status item says: ${label}`);
+      });
+      await page.locator('.part.editor .monaco-editor .view-lines').first().click();
+      await page.keyboard.press(`${mod}+End`);
+      await page.keyboard.type(TYPED, { delay: 60 });
+      label = await statusLabel();
+      if (!/moat\*\*: (starting|loading the model)/.test(label)) {
+        throw new Error(`the model was ready before the typing ended (the scenario needs a longer delay): ${label}`);
+      }
+      return label.slice(0, 60);
+    });
+
+    await step('typing nothing more, the ghost text comes once the model is ready', async () => {
+      const start = Date.now();
+      loadingGhost = await waitFor('ghost text after the model is ready', 30000, ghostText);
+      const label = await statusLabel();
+      await page.screenshot({ path: path.join(artifacts, 'vscode-ghost-text-after-load.png') });
+      if (!label.includes('moat**: ready')) throw new Error(`ghost text before the model is ready? status: ${label}`);
+      const expected = reference(ORIGINAL + TYPED);
+      if (expected.split('\n')[0] !== loadingGhost.split('\n')[0]) {
+        throw new Error(`ghost text ${JSON.stringify(loadingGhost)} is not moat's suggestion ${JSON.stringify(expected)}`);
+      }
+      loadingGhost = expected;
+      return `${JSON.stringify(loadingGhost)} ${((Date.now() - start) / 1000).toFixed(1)} s after the typing`;
+    });
+
+    await step('Tab accepts the suggestion made while loading; the saved file holds it', async () => {
+      await page.keyboard.press('Tab');
+      await page.waitForTimeout(300);
+      await page.keyboard.press(`${mod}+S`);
+      const expected = ORIGINAL + TYPED + loadingGhost;
+      let saved = '';
+      await waitFor('the saved file to hold the suggestion', 10000, () => (saved = fs.readFileSync(loadingFile, 'utf8')) === expected).catch(
+        (e) => {
+          throw new Error(`${e.message}; saved ${JSON.stringify(saved)}, expected ${JSON.stringify(expected)}`);
+        },
       );
+      await page.screenshot({ path: path.join(artifacts, 'vscode-accepted-after-load.png') });
+    });
+
+    await step('open the other Python file', async () => {
+      await openFile('main.py');
     });
 
     await step('status bar item shows the model is ready', async () => {
@@ -200,23 +280,14 @@ async function main() {
       await page.locator('.part.editor .monaco-editor .view-lines').first().click();
       await page.keyboard.press(`${mod}+End`);
       await page.keyboard.type(TYPED, { delay: 60 });
-      const decoration = page.locator('.ghost-text-decoration, .ghost-text-decoration-preview, .ghost-text');
-      ghost = await waitFor('ghost text', 15000, async () => {
-        if ((await decoration.count()) === 0) return false;
-        const text = (await decoration.allInnerTexts()).join('').replace(/\u00a0/g, ' ');
-        return text.length > 0 ? text : false;
-      });
+      ghost = await waitFor('ghost text', 15000, ghostText);
       await page.screenshot({ path: path.join(artifacts, 'vscode-ghost-text.png') });
       // The same text a fresh moat gives for the same buffer (the model is deterministic).
-      const probe = path.join(tmp, 'probe.py');
-      fs.writeFileSync(probe, ORIGINAL + TYPED);
-      const reference = JSON.parse(
-        execFileSync('sh', ['-c', `${env('MOAT_REFERENCE')} "$1"`, 'sh', probe], { encoding: 'utf8', timeout: 60000 }),
-      );
-      if (reference.split('\n')[0] !== ghost.split('\n')[0]) {
-        throw new Error(`ghost text ${JSON.stringify(ghost)} is not moat's suggestion ${JSON.stringify(reference)}`);
+      const expected = reference(ORIGINAL + TYPED);
+      if (expected.split('\n')[0] !== ghost.split('\n')[0]) {
+        throw new Error(`ghost text ${JSON.stringify(ghost)} is not moat's suggestion ${JSON.stringify(expected)}`);
       }
-      ghost = reference;
+      ghost = expected;
       return JSON.stringify(ghost);
     });
 
