@@ -55,6 +55,8 @@ let output: vscode.LogOutputChannel;
 let statusItem: vscode.StatusBarItem;
 let serverState: ServerState = 'stopped';
 let serverMessage = '';
+/** The workspace index's last `moat/status` (indexing/indexed): shown beside the model's, never over it. */
+let indexMessage = '';
 
 function config(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration('moat');
@@ -151,7 +153,7 @@ function updateStatus(): void {
     }
   }
   statusItem.text = `${icon} moat`;
-  const detail = serverMessage ? `\n\n${serverMessage}` : '';
+  const detail = [serverMessage, indexMessage].filter((m) => m).map((m) => `\n\n${m}`).join('');
   statusItem.tooltip = new vscode.MarkdownString(
     `**moat**: ${text}${detail.replace(/\n/g, '  \n')}\n\nClick to ${enabled() ? 'disable' : 'enable'} suggestions.`,
   );
@@ -231,7 +233,8 @@ function createClient(): LanguageClient {
         retriggerAfterLoad();
       }
     } else {
-      setState(serverState, message);
+      indexMessage = message;
+      updateStatus();
     }
     output.info(`moat/status: ${state} ${message}`);
   });
