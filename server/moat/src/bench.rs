@@ -767,7 +767,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     };
     let text = serde_json::to_string_pretty(&report)?;
     match &out {
-        Some(p) if p == Path::new("-") => println!("{text}"),
+        Some(p) if p == Path::new("-") => crate::print_out(&text),
         Some(p) => {
             write_file(p, &text)?;
             eprintln!("moat bench: results written to {}", p.display());

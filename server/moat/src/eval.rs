@@ -666,7 +666,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
         if to_stdout {
-            println!("{json}");
+            crate::print_out(&json);
         } else {
             write_file(path, &json)?;
             eprintln!("moat eval: report written to {}", path.display());

@@ -276,6 +276,13 @@ fn run_index(root: &Path, cache_dir: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// `println!` through [`print_out`]: `moat doctor | head` must not panic on the closed pipe.
+macro_rules! print_line {
+    ($($arg:tt)*) => {
+        print_out(&format!($($arg)*))
+    };
+}
+
 /// Prints a line to stdout; a closed pipe (`moat complete … | head`) is not an error.
 pub(crate) fn print_out(line: &str) {
     use std::io::Write;
@@ -296,46 +303,46 @@ fn run_doctor(args: &ModelArgs) -> Result<()> {
                 .split(".so.")
                 .nth(1)
                 .unwrap_or("(version not in file name)");
-            println!(
+            print_line!(
                 "onnxruntime: ok   {version} {} (from {})\n             {info}",
                 lib.path.display(),
                 lib.source
             );
         }
         Err(e) => {
-            println!("onnxruntime: MISSING\n  {e}");
+            print_line!("onnxruntime: MISSING\n  {e}");
             ok = false;
         }
     }
     match model_path(&args.model) {
         Ok(path) => match moat_model::Manifest::load(&path) {
             Ok(manifest) => {
-                println!(
+                print_line!(
                     "model:       {} ({}){}",
                     manifest.model.name,
                     path.display(),
                     default_note(&args.model)
                 );
                 match load_any_backend(args) {
-                    Ok(backend) => println!(
+                    Ok(backend) => print_line!(
                         "             ok   {}; tokenizer: {} tokens; context {}",
                         backend.describe(),
                         backend.tokenizer().vocab_size(),
                         backend.context_length()
                     ),
                     Err(e) => {
-                        println!("             BROKEN: {e:#}");
+                        print_line!("             BROKEN: {e:#}");
                         ok = false;
                     }
                 }
             }
             Err(e) => {
-                println!("model:       BROKEN: {e}");
+                print_line!("model:       BROKEN: {e}");
                 ok = false;
             }
         },
         Err(e) => {
-            println!("model:       MISSING: {e:#}");
+            print_line!("model:       MISSING: {e:#}");
             ok = false;
         }
     }
@@ -344,16 +351,16 @@ fn run_doctor(args: &ModelArgs) -> Result<()> {
         match lang.check_queries() {
             Ok(()) => langs.push(lang.name().to_string()),
             Err(e) => {
-                println!("grammar:     BROKEN {}: {e}", lang.name());
+                print_line!("grammar:     BROKEN {}: {e}", lang.name());
                 ok = false;
             }
         }
     }
-    println!("languages:   {}", langs.join(", "));
+    print_line!("languages:   {}", langs.join(", "));
     if !ok {
         bail!("moat doctor found problems (see above)");
     }
-    println!("all good");
+    print_line!("all good");
     Ok(())
 }
 
