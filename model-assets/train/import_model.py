@@ -50,6 +50,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from fetch_model import sha256_of  # noqa: E402
 
 IMPORT_VERSION = 1
 STEPS = ["inspect", "load", "tie", "export", "manifest", "check", "template", "commit"]
@@ -213,14 +214,6 @@ class Progress:
 
 
 # -- 1. inspect -----------------------------------------------------------------------------------
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def inspect_gguf(path: Path) -> dict:
     """Checks a GGUF's magic, header and that every tensor lies inside the file."""
@@ -586,7 +579,7 @@ def run_import(args) -> Path:
         raise ImportError_(f"{src} does not exist")
     if args.sha256:
         progress("inspect", f"checking the sha256 of {src.name}")
-        got = sha256_file(src) if src.is_file() else ""
+        got = sha256_of(src) if src.is_file() else ""
         if got != args.sha256.lower():
             raise ImportError_(f"hash mismatch for {src}: sha256 {got or '(a folder)'}, "
                                f"expected {args.sha256.lower()}")

@@ -44,16 +44,9 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// `$MOAT_HOME/models/default` (MOAT_HOME defaults to `${XDG_DATA_HOME:-~/.local/share}/moat`).
+/// `<models dir>/default` (the data folder's, as the server finds it).
 fn installed_default_model() -> Option<PathBuf> {
-    let home = if let Some(h) = env_path("MOAT_HOME") {
-        h
-    } else if let Some(d) = env_path("XDG_DATA_HOME") {
-        d.join("moat")
-    } else {
-        env_path("HOME")?.join(".local/share/moat")
-    };
-    Some(home.join("models/default"))
+    Some(moat_model::models_dir()?.join("default"))
 }
 
 fn setup() -> Option<Setup> {

@@ -6,35 +6,7 @@
 //! when it is absent, unless `MOAT_REQUIRE_DEFAULT_MODEL=1` (set by `scripts/test.sh`, so CI
 //! fails instead of skipping).
 
-use std::path::PathBuf;
-
 use moat_e2e::{Options, Server, completion_items, end_position, inline_items};
-
-/// `$MOAT_HOME/models/default` (MOAT_HOME defaults to `${XDG_DATA_HOME:-~/.local/share}/moat`).
-fn default_model() -> Option<PathBuf> {
-    let home = if let Some(h) = std::env::var_os("MOAT_HOME") {
-        PathBuf::from(h)
-    } else if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
-        PathBuf::from(d).join("moat")
-    } else {
-        PathBuf::from(std::env::var_os("HOME")?).join(".local/share/moat")
-    };
-    let dir = home.join("models/default");
-    if dir.join("model.toml").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("MOAT_REQUIRE_DEFAULT_MODEL").is_some_and(|v| v == "1") {
-        panic!(
-            "the default model is not installed at {} (scripts/setup.sh installs it)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIP: the default model is not installed at {} (run scripts/setup.sh)",
-        dir.display()
-    );
-    None
-}
 
 /// The suggestion at the end of `text` (the cursor after the last line's indentation).
 fn inline_at_end(server: &mut Server, uri: &str, language: &str, text: &str) -> String {
@@ -56,7 +28,9 @@ fn inline_at_end(server: &mut Server, uri: &str, language: &str, text: &str) -> 
 
 #[test]
 fn the_default_model_completes_real_code_in_three_languages() {
-    let Some(model) = default_model() else { return };
+    let Some(model) = moat_model::default_model_for_tests("default_model") else {
+        return;
+    };
     let mut server = Server::start_ready(&Options::default().model(model));
 
     let python = "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n\n\ndef circle_circumference(radius):\n    ";

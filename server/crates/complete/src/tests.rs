@@ -601,42 +601,12 @@ fn generation_stops_at_the_lines_that_follow_the_cursor() {
     );
 }
 
-/// The installed default model's folder: `MOAT_DEFAULT_MODEL_DIR`, else
-/// `$MOAT_HOME/models/default` (`MOAT_HOME` defaults to `${XDG_DATA_HOME:-$HOME/.local/share}/moat`).
-fn default_model_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("MOAT_DEFAULT_MODEL_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    let home = match std::env::var_os("MOAT_HOME") {
-        Some(home) => PathBuf::from(home),
-        None => std::env::var_os("XDG_DATA_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?
-            .join("moat"),
-    };
-    Some(home.join("models/default"))
-}
-
-/// The default model's tokenizer (Qwen2.5-Coder's byte-level BPE), or `None` with a note on
-/// stderr when it is not installed; with `MOAT_REQUIRE_DEFAULT_MODEL=1` its absence fails.
+/// The default model's tokenizer (Qwen2.5-Coder's byte-level BPE), or `None` when the test
+/// skips (`moat_model::default_model_for_tests`).
 fn default_tokenizer(test: &str) -> Option<ModelTokenizer> {
-    let dir = default_model_dir();
-    match dir.as_ref().filter(|d| d.join("model.toml").is_file()) {
-        Some(dir) => {
-            let manifest = Manifest::load(dir).unwrap();
-            Some(ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap())
-        }
-        None if std::env::var("MOAT_REQUIRE_DEFAULT_MODEL").as_deref() == Ok("1") => {
-            panic!("{test}: no default model at {dir:?} and MOAT_REQUIRE_DEFAULT_MODEL=1")
-        }
-        None => {
-            eprintln!(
-                "SKIPPED {test}: no default model at {dir:?} (set MOAT_DEFAULT_MODEL_DIR or \
-                 install one; MOAT_REQUIRE_DEFAULT_MODEL=1 makes this a failure)"
-            );
-            None
-        }
-    }
+    let dir = moat_model::default_model_for_tests(test)?;
+    let manifest = Manifest::load(&dir).unwrap();
+    Some(ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap())
 }
 
 #[test]

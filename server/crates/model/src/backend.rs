@@ -330,7 +330,7 @@ pub(crate) fn pick_token_with_margin(
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use super::*;
     use crate::{FakeBackend, Manifest};
@@ -346,43 +346,10 @@ mod tests {
         )
     }
 
-    /// The installed default model's tokenizer (a real byte-level BPE, Qwen2.5-Coder's): from
-    /// `MOAT_DEFAULT_MODEL_DIR`, else `$MOAT_HOME/models/default` (`MOAT_HOME` defaults to
-    /// `${XDG_DATA_HOME:-$HOME/.local/share}/moat`). `None` (the test skips) when it is not
-    /// installed, unless `MOAT_REQUIRE_DEFAULT_MODEL=1`.
+    /// The installed default model's tokenizer (a real byte-level BPE, Qwen2.5-Coder's), or
+    /// `None` when the test skips (`crate::default_model_for_tests`).
     fn default_tokenizer(test: &str) -> Option<ModelTokenizer> {
-        let dir = std::env::var_os("MOAT_DEFAULT_MODEL_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                let home = std::env::var_os("MOAT_HOME")
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        std::env::var_os("XDG_DATA_HOME")
-                            .map(PathBuf::from)
-                            .or_else(|| {
-                                std::env::var_os("HOME")
-                                    .map(|h| PathBuf::from(h).join(".local/share"))
-                            })
-                            .map(|d| d.join("moat"))
-                    })?;
-                Some(home.join("models/default"))
-            });
-        let found = dir
-            .as_ref()
-            .filter(|d| d.join("model.toml").is_file() && d.join("tokenizer.json").is_file());
-        match found {
-            Some(dir) => Some(load_tokenizer(dir)),
-            None if std::env::var("MOAT_REQUIRE_DEFAULT_MODEL").as_deref() == Ok("1") => {
-                panic!("{test}: no default model at {dir:?} and MOAT_REQUIRE_DEFAULT_MODEL=1")
-            }
-            None => {
-                eprintln!(
-                    "SKIPPED {test}: no default model (model.toml + tokenizer.json) at {dir:?}; \
-                     set MOAT_DEFAULT_MODEL_DIR or install one"
-                );
-                None
-            }
-        }
+        crate::default_model_for_tests(test).map(|dir| load_tokenizer(&dir))
     }
 
     fn id(tok: &ModelTokenizer, bytes: &str) -> Option<u32> {

@@ -25,8 +25,8 @@ pub use manifest::{FimMode, KvLayout, Manifest, PromptPiece, RemoteSection};
 pub use onnx::{DEFAULT_THREADS, OnnxBackend, OnnxOptions};
 pub use remote::RemoteBackend;
 pub use runtime::{
-    ORT_VERSION, OrtLibrary, build_info, data_dir, find_onnxruntime, init_onnxruntime, install_dir,
-    models_dir,
+    ORT_VERSION, OrtLibrary, build_info, data_dir, default_model_for_tests, find_onnxruntime,
+    init_onnxruntime, install_dir, models_dir,
 };
 pub use speculate::{SpeculationStats, VERIFY_MARGIN};
 pub use tokenizer::ModelTokenizer;

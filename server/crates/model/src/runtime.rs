@@ -36,6 +36,30 @@ pub fn models_dir() -> Option<PathBuf> {
     Some(data_dir()?.join("models"))
 }
 
+/// The installed default model, for the tests that need the real one: `MOAT_DEFAULT_MODEL_DIR`,
+/// else `<models dir>/default`. `None`, with a `SKIPPED <test>` line on stderr, when no
+/// `model.toml` is there; with `MOAT_REQUIRE_DEFAULT_MODEL=1` (scripts/test.sh sets it, so CI
+/// fails instead of skipping) its absence panics.
+#[doc(hidden)]
+pub fn default_model_for_tests(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("MOAT_DEFAULT_MODEL_DIR")
+        .map(PathBuf::from)
+        .or_else(|| Some(models_dir()?.join("default")));
+    match dir.as_ref().filter(|d| d.join("model.toml").is_file()) {
+        Some(dir) => Some(dir.clone()),
+        None if std::env::var("MOAT_REQUIRE_DEFAULT_MODEL").as_deref() == Ok("1") => {
+            panic!("{test}: no default model at {dir:?} and MOAT_REQUIRE_DEFAULT_MODEL=1")
+        }
+        None => {
+            eprintln!(
+                "SKIPPED {test}: no default model at {dir:?} (scripts/setup.sh installs it; \
+                 MOAT_DEFAULT_MODEL_DIR names another)"
+            );
+            None
+        }
+    }
+}
+
 /// moat's own install location of ONNX Runtime: `<data dir>/onnxruntime/<ver>`.
 pub fn install_dir() -> Option<PathBuf> {
     Some(data_dir()?.join("onnxruntime").join(ORT_VERSION))

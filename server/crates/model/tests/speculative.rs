@@ -31,35 +31,9 @@ fn load(dir: &Path) -> OnnxBackend {
     .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
-/// The default model's folder: `MOAT_DEFAULT_MODEL_DIR`, else `$MOAT_HOME/models/default`
-/// (`MOAT_HOME` defaults to `${XDG_DATA_HOME:-$HOME/.local/share}/moat`). `None` (the test skips
-/// with a message) when it is not installed, unless `MOAT_REQUIRE_DEFAULT_MODEL=1`.
+/// The default model's folder, or `None` when the test skips (`default_model_for_tests`).
 fn default_model(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("MOAT_DEFAULT_MODEL_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("MOAT_HOME")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("XDG_DATA_HOME")
-                        .map(PathBuf::from)
-                        .or_else(|| {
-                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))
-                        })
-                        .map(|d| d.join("moat"))
-                })?;
-            Some(home.join("models/default"))
-        });
-    match dir.filter(|d| d.join("model.toml").is_file()) {
-        Some(dir) => Some(dir),
-        None if std::env::var("MOAT_REQUIRE_DEFAULT_MODEL").as_deref() == Ok("1") => {
-            panic!("{test}: no default model and MOAT_REQUIRE_DEFAULT_MODEL=1")
-        }
-        None => {
-            eprintln!("SKIPPED {test}: no default model installed (set MOAT_DEFAULT_MODEL_DIR)");
-            None
-        }
-    }
+    moat_model::default_model_for_tests(test)
 }
 
 struct Task {
