@@ -19,11 +19,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use moat_e2e::{Options, Server, end_position, inline_items};
+use serde_json::Value;
 
 /// Loading the GGUF and the first (cold) prompt on a busy 2-core machine.
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(180);
@@ -306,206 +306,25 @@ fn complete_from_the_cli(manifest_dir: &Path, dir: &Path, llama: &LlamaServer) {
 
 /// A minimal LSP client over `moat serve`'s stdio: `Content-Length` framing, server requests
 /// answered with `null`.
-struct Lsp {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    incoming: Receiver<Value>,
-    next_id: i64,
-    stderr: PathBuf,
-}
-
-fn write_frame(out: &mut impl Write, message: &Value) -> std::io::Result<()> {
-    let body = message.to_string();
-    write!(out, "Content-Length: {}\r\n\r\n{body}", body.len())?;
-    out.flush()
-}
-
-fn read_frame(input: &mut impl BufRead) -> Option<Value> {
-    let mut length = None;
-    loop {
-        let mut line = String::new();
-        if input.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            if length.is_some() {
-                break;
-            }
-            continue;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse::<usize>().ok();
-        }
-    }
-    let mut body = vec![0; length?];
-    input.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-impl Lsp {
-    fn start(manifest_dir: &Path, dir: &Path) -> Lsp {
-        let stderr = dir.join("moat-serve.log");
-        let mut child = moat()
-            .arg("serve")
-            .arg("--model")
-            .arg(manifest_dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("cannot start moat serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, incoming) = channel();
-        std::thread::spawn(move || {
-            let mut input = BufReader::new(stdout);
-            while let Some(message) = read_frame(&mut input) {
-                if tx.send(message).is_err() {
-                    break;
-                }
-            }
-        });
-        Lsp {
-            stdin: child.stdin.take(),
-            child,
-            incoming,
-            next_id: 1,
-            stderr,
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn send(&mut self, message: Value) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        write_frame(stdin, &message).expect("cannot write to moat serve");
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({ "jsonrpc": "2.0", "method": method, "params": params }));
-    }
-
-    /// The next message that satisfies `want`; answers server requests on the way.
-    fn wait_for(&mut self, what: &str, timeout: Duration, want: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let message = self.incoming.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "no {what} within {timeout:?}\n--- moat serve stderr ---\n{}",
-                    self.stderr_text()
-                )
-            });
-            if want(&message) {
-                return message;
-            }
-            if message.get("method").is_some()
-                && let Some(id) = message.get("id").cloned()
-            {
-                self.send(json!({ "jsonrpc": "2.0", "id": id, "result": null }));
-            }
-        }
-    }
-
-    /// Sends a request and returns its `result`; panics on an error response.
-    fn request(&mut self, method: &str, params: Value, timeout: Duration) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.send(json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        let response = self.wait_for(&format!("response to {method}"), timeout, |m| {
-            m.get("method").is_none() && m["id"] == json!(id)
-        });
-        match response.get("result") {
-            Some(result) if response.get("error").is_none() => result.clone(),
-            _ => panic!(
-                "{method} failed: {response}\n--- moat serve stderr ---\n{}",
-                self.stderr_text()
-            ),
-        }
-    }
-}
-
-impl Drop for Lsp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// (2) `moat serve --model <remote manifest>`: textDocument/inlineCompletion over LSP stdio.
-fn inline_completion_over_lsp(manifest_dir: &Path, dir: &Path, llama: &LlamaServer) {
-    let mut lsp = Lsp::start(manifest_dir, dir);
-    let init = lsp.request(
-        "initialize",
-        json!({
-            "processId": std::process::id(),
-            "clientInfo": { "name": "moat-remote-test" },
-            "rootUri": null,
-            "capabilities": {
-                "general": { "positionEncodings": ["utf-16"] },
-                "textDocument": { "inlineCompletion": {}, "completion": {} },
-                "window": { "workDoneProgress": true }
-            },
-            "initializationOptions": { "debounceMs": 0 }
-        }),
-        Duration::from_secs(30),
-    );
-    assert!(
-        init["capabilities"]["inlineCompletionProvider"].is_object()
-            || init["capabilities"]["inlineCompletionProvider"] == json!(true),
-        "no inline completion capability: {init}"
-    );
-    lsp.notify("initialized", json!({}));
-    let status = lsp.wait_for("moat/status ready or error", SERVER_START_TIMEOUT, |m| {
-        m["method"] == "moat/status"
-            && (m["params"]["state"] == "ready" || m["params"]["state"] == "error")
-    });
-    assert_eq!(
-        status["params"]["state"],
-        "ready",
-        "the remote model did not load: {status}\n--- moat serve stderr ---\n{}",
-        lsp.stderr_text()
-    );
-
+fn inline_completion_over_lsp(manifest_dir: &Path, llama: &LlamaServer) {
+    let mut server = Server::start_ready(&Options::default().model(manifest_dir));
     let uri = "file:///remote-llama/geometry.py";
-    lsp.notify(
-        "textDocument/didOpen",
-        json!({ "textDocument": {
-            "uri": uri, "languageId": "python", "version": 1, "text": FIXTURE
-        }}),
-    );
-    let line = FIXTURE.matches('\n').count();
-    let character = FIXTURE.rsplit('\n').next().unwrap().encode_utf16().count();
+    server.open(uri, "python", FIXTURE);
+    let (line, character) = end_position(FIXTURE, "utf-16");
     let started = Instant::now();
-    let result = lsp.request(
-        "textDocument/inlineCompletion",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": { "line": line, "character": character },
-            "context": { "triggerKind": 1 }
-        }),
-        REQUEST_TIMEOUT,
-    );
+    let id = server.send_inline(uri, line, character);
+    let response = server.response_within(id, REQUEST_TIMEOUT);
     let elapsed = started.elapsed();
-    let items = if result.is_array() {
-        &result
-    } else {
-        &result["items"]
-    };
-    let items = items.as_array().cloned().unwrap_or_default();
+    let result = &response["result"];
+    let items = inline_items(result);
     assert!(
         !items.is_empty(),
-        "inlineCompletion returned no item: {result}\n--- moat serve stderr ---\n{}\n--- llama-server log ---\n{}",
-        lsp.stderr_text(),
+        "inlineCompletion returned no item: {response}\n--- moat serve stderr ---\n{}\n--- llama-server log ---\n{}",
+        server.stderr_log(),
         llama.log_text()
     );
     let text = items[0]["insertText"]
         .as_str()
-        .or_else(|| items[0]["insertText"]["value"].as_str())
         .unwrap_or_default()
         .to_string();
     assert_sensible(&text, "moat serve", &llama.log_text());
@@ -513,23 +332,7 @@ fn inline_completion_over_lsp(manifest_dir: &Path, dir: &Path, llama: &LlamaServ
         "moat serve via llama-server: inlineCompletion {text:?} in {:.0} ms",
         elapsed.as_secs_f64() * 1000.0
     );
-
-    let shutdown = lsp.request("shutdown", Value::Null, Duration::from_secs(30));
-    assert_eq!(shutdown, Value::Null);
-    lsp.notify("exit", Value::Null);
-    lsp.stdin.take();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(Some(status)) = lsp.child.try_wait() {
-            assert!(status.success(), "moat serve exited with {status}");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moat serve did not exit after shutdown + exit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_eq!(server.shutdown_and_exit().code(), Some(0));
 }
 
 #[test]
@@ -548,7 +351,7 @@ fn a_remote_manifest_completes_through_llama_server_from_the_cli_and_over_lsp() 
     std::fs::write(manifest_dir.join("model.toml"), &manifest).unwrap();
 
     complete_from_the_cli(&manifest_dir, &scratch.0, &llama);
-    inline_completion_over_lsp(&manifest_dir, &scratch.0, &llama);
+    inline_completion_over_lsp(&manifest_dir, &llama);
 
     // Both went to llama-server (it logs the timings of each completed task).
     let log = llama.log_text();
