@@ -5,6 +5,7 @@
 mod bench;
 mod dataset;
 mod eval;
+mod exit;
 mod model_cmd;
 
 use std::path::{Path, PathBuf};
@@ -385,12 +386,14 @@ fn main() -> ExitCode {
             };
             let model = model.clone().or_else(default_model);
             let outcome = runtime.block_on(moat_lsp::serve_stdio(model));
-            // Blocking model jobs may still be finishing a decode step; don't wait for them.
-            runtime.shutdown_background();
-            return match outcome {
-                moat_lsp::ServeOutcome::CleanExit => ExitCode::SUCCESS,
-                moat_lsp::ServeOutcome::ExitWithoutShutdown => ExitCode::FAILURE,
-            };
+            // Every job is cancelled by now; give blocking threads a moment to leave ONNX
+            // Runtime and the index writer (a model load or an index refresh may take longer:
+            // those are not waited for), then end without C++ static destructors (`exit`).
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            exit::exit_now(match outcome {
+                moat_lsp::ServeOutcome::CleanExit => 0,
+                moat_lsp::ServeOutcome::ExitWithoutShutdown => 1,
+            });
         }
         Command::Complete {
             location,
@@ -405,11 +408,12 @@ fn main() -> ExitCode {
         Command::Model(command) => model_cmd::run(command),
         Command::Index { path, cache_dir } => run_index(path, cache_dir.as_deref()),
     };
+    // Every command ends through `exit_now`: ONNX Runtime's C++ destructors must not run at exit.
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => exit::exit_now(0),
         Err(e) => {
             eprintln!("moat: {e:#}");
-            ExitCode::FAILURE
+            exit::exit_now(1)
         }
     }
 }
