@@ -6,6 +6,7 @@
 //! (that is `moat-text`). Handlers live one per file under `handlers/`.
 
 mod config;
+pub mod feedback;
 mod handlers;
 mod model_slot;
 mod scheduler;
@@ -15,6 +16,3 @@ mod workspace;
 
 pub use config::Config;
 pub use server::{MoatServer, ServeOutcome, serve_stdio};
-/// Repository context for a cursor, exactly as the server assembles it (`moat eval --context
-/// repo` calls it too, so its figures measure what the editor gets).
-pub use workspace::{RETRIEVAL_DEADLINE, retrieve as retrieve_repository_context};

@@ -9,16 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use moat_complete::Snippet;
-use moat_index::{Index, Query};
+use moat_index::Index;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::request::WorkDoneProgressCreate;
 use tower_lsp_server::ls_types::{ProgressToken, WorkDoneProgressCreateParams};
 
 use crate::server::notify_status;
-
-/// Retrieval gets at most this long in the server; the index answers with what it has by then.
-pub const RETRIEVAL_DEADLINE: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Default)]
 pub struct Workspace {
@@ -121,41 +117,6 @@ impl Workspace {
             }
         });
     }
-}
-
-/// Repository context for a completion: definitions of names used near the cursor and code
-/// similar to the lines before it. The query uses the text before the cursor's line only, so
-/// the snippets (and the prompt's start, and the KV cache) stay the same while typing on a line.
-///
-/// `path` is the document's workspace-relative path: its own indexed chunks and definitions are
-/// never returned. `deadline` bounds the similar-code search (the server passes
-/// [`RETRIEVAL_DEADLINE`]; `moat eval` passes `None` so that its figures are deterministic).
-pub fn retrieve(
-    index: &Index,
-    path: &str,
-    text: &str,
-    cursor: usize,
-    open_files: &[(String, String)],
-    budget_bytes: usize,
-    deadline: Option<Duration>,
-) -> Vec<Snippet> {
-    let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
-    let query = Query {
-        path,
-        text_before_cursor: &text[..line_start],
-        identifiers_near_cursor: &[],
-        open_files,
-        budget_bytes,
-        deadline: deadline.map(|d| Instant::now() + d),
-    };
-    index
-        .retrieve(&query)
-        .into_iter()
-        .map(|s| Snippet {
-            path: s.path,
-            text: s.text,
-        })
-        .collect()
 }
 
 /// A `file://` URI's path.

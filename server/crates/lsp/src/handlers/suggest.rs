@@ -1,7 +1,8 @@
-//! The shared core of `textDocument/inlineCompletion` and `textDocument/completion`:
-//! the request's document (taken before anything else runs) → type-through → wait for the model
-//! while it loads → debounce (superseded requests answer -32800) → pipeline on a blocking thread
-//! at the cursor *as it is now* → checked against the document again → remember what was shown.
+//! The shared core of `textDocument/inlineCompletion` and `textDocument/completion`, as named
+//! stages: [`validate`] (the request's document, taken before anything else runs) → type-through
+//! → [`wait_for_model`] while it loads → debounce (superseded requests answer -32800) →
+//! [`snapshot`] (the cursor *as it is now*) → [`gather_context`] → [`run_model`] on a blocking
+//! thread → [`place`] the answer on the document as it is then, and remember what was shown.
 //!
 //! Typing between the request and the answer: text typed at the requested position (on its line)
 //! becomes part of the answer (`Suggestion::typed`), so clients that apply the answer to the
@@ -10,21 +11,25 @@
 //! answer that the typing since contradicts is computed again (at most [`MAX_RUNS`] times), and
 //! one that cannot be placed (an edit elsewhere, a new line, a cursor somewhere unknown) is dropped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use moat_complete::{CompletionInput, ShownSuggestion, complete};
-use moat_model::ModelError;
+use moat_complete::{
+    CompletionInput, CompletionResult, CompletionSettings, ShownSuggestion, Snippet, complete,
+};
+use moat_context::OpenDocument;
+use moat_index::Index;
+use moat_model::{Backend, ModelError};
+use moat_syntax::{Language, SyntaxTree};
 use moat_text::{Document, Position, PositionEncoding};
 use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
 use tower_lsp_server::ls_types::Uri;
 
+use crate::config::Config;
 use crate::handlers::document::{PARSE_INLINE_MAX_BYTES, refresh_tree, store_tree};
 use crate::model_slot::ModelState;
+use crate::scheduler::Job;
 use crate::server::MoatServer;
-use crate::workspace::{RETRIEVAL_DEADLINE, retrieve};
-
-/// Open documents larger than this are not offered to retrieval.
-const OPEN_FILE_CONTEXT_MAX_BYTES: usize = 256 * 1024;
 
 /// How many times the model runs for one request whose answer the user's typing keeps
 /// contradicting before it gives up (the client asks again on a later keystroke).
@@ -132,77 +137,21 @@ pub(crate) async fn suggest(
     let key = uri.to_string();
     let config = server.config();
     let enc = server.encoding();
-    // No `.await` before this block: notifications sent after the request (the next keystrokes'
+    // No `.await` before `validate`: notifications sent after the request (the next keystrokes'
     // didChange) have not run yet, so this is the document the position refers to.
-    let (origin, through) = {
-        let Some(state) = server.docs.get(&key) else {
-            return Err(RpcError::invalid_params(format!(
-                "document not open: {key}"
-            )));
-        };
-        if !config.serves_language(state.doc.language_id()) {
-            return Ok(None);
-        }
-        if state.doc.len_lines() < position.line as usize {
-            return Err(RpcError::invalid_params(format!(
-                "position {position} is past the end of the document ({} lines)",
-                state.doc.len_lines()
-            )));
-        }
-        let cursor = state
-            .doc
-            .offset(position, enc)
-            .map_err(|e| RpcError::invalid_params(e.to_string()))?;
-        // Typing through the shown suggestion: answered at once, no model.
-        let through = state.shown.as_ref().and_then(|shown| {
-            let text = state.doc.text();
-            shown.advance(&text, cursor).map(str::to_string)
-        });
-        let origin = Origin {
-            doc: state.doc.clone(),
-            revision: state.revision,
-            cursor,
-        };
-        (origin, through)
+    let Some((origin, through)) = validate(server, &key, position, &config)? else {
+        return Ok(None);
     };
     // This request replaces the document's older one (which answers -32800), whatever it waits on.
     let job = server.scheduler.begin(&key);
     if let Some(rest) = through {
         return Ok(Some(make(&origin.doc, enc, &origin, String::new(), &rest)));
     }
-
-    let backend = match server.model.state() {
-        ModelState::Ready(backend) => backend,
-        ModelState::Failed(message) => {
-            tracing::debug!("no suggestion: {message}");
-            return Ok(None);
-        }
-        ModelState::Loading if config.load_wait_ms == 0 => return Ok(None),
-        ModelState::Loading => {
-            // Answered once the model is ready, unless a newer request replaces this one first.
-            let limit = Duration::from_millis(config.load_wait_ms);
-            tokio::select! {
-                state = server.model.wait_until_loaded() => match state {
-                    ModelState::Ready(backend) => backend,
-                    _ => return Ok(None),
-                },
-                _ = job.cancelled() => return Err(RpcError::request_cancelled()),
-                _ = tokio::time::sleep(limit) => {
-                    tracing::debug!("the model did not load within {limit:?}: empty answer");
-                    return Ok(None);
-                }
-            }
-        }
+    let Some(backend) = wait_for_model(server, &job, &config).await? else {
+        return Ok(None);
     };
-
     let debounce = Duration::from_millis(config.debounce_ms);
     let settings = config.completion_settings();
-    let rel_path = server.relative_path(uri);
-    let index = if config.repo_context {
-        server.workspace.index()
-    } else {
-        None
-    };
     for run in 0..MAX_RUNS {
         if !job.debounce(debounce).await {
             return Err(RpcError::request_cancelled());
@@ -210,86 +159,15 @@ pub(crate) async fn suggest(
         if run > 0 {
             tracing::debug!(run, "typing contradicted the answer: computing it again");
         }
-        let (text, cursor, typed, language, tree, fresh, revision) = {
-            let Some(state) = server.docs.get(&key) else {
-                return Ok(None);
-            };
-            let Some(typed) = typed_since(&origin, state.revision, &state.doc) else {
-                return Ok(None);
-            };
-            if typed.ends_with(CLOSERS) {
-                return Ok(None);
-            }
-            (
-                state.doc.text(),
-                origin.cursor + typed.len(),
-                typed,
-                state.language,
-                state.tree.clone(),
-                state.tree_fresh,
-                state.revision,
-            )
+        let Some(now) = snapshot(server, &key, &origin) else {
+            return Ok(None);
         };
-        let open_files: Vec<(String, String)> = if index.is_some() {
-            server
-                .docs
-                .iter()
-                .filter(|d| d.key() != &key && d.doc.len_bytes() <= OPEN_FILE_CONTEXT_MAX_BYTES)
-                .take(8)
-                .filter_map(|d| {
-                    let uri = d.key().parse::<Uri>().ok()?;
-                    Some((server.relative_path(&uri), d.doc.text()))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let cancel = job.cancel.clone();
-        let (index, rel_path, settings, backend) = (
-            index.clone(),
-            rel_path.clone(),
-            settings.clone(),
-            backend.clone(),
-        );
-        let budget = config.repo_context_bytes;
-        let worker = tokio::task::spawn_blocking(move || {
-            let tree = if fresh || (tree.is_none() && text.len() > PARSE_INLINE_MAX_BYTES) {
-                tree
-            } else {
-                refresh_tree(language, tree, &text)
-            };
-            let snippets = match &index {
-                Some(index) => retrieve(
-                    index,
-                    &rel_path,
-                    &text,
-                    cursor,
-                    &open_files,
-                    budget,
-                    Some(RETRIEVAL_DEADLINE),
-                ),
-                None => Vec::new(),
-            };
-            let input = CompletionInput {
-                path: Some(&rel_path),
-                text: &text,
-                cursor,
-                language,
-                tree: tree.as_ref(),
-                snippets: &snippets,
-            };
-            let result = complete(&input, &settings, backend.as_ref(), &cancel);
-            (result, tree, text)
-        });
-        let (result, tree, text) = worker.await.map_err(|e| {
-            tracing::error!("completion worker failed: {e}");
-            RpcError::internal_error()
-        })?;
-
+        let context = gather_context(server, uri, &config);
+        let result = run_model(now.clone(), context, &settings, backend.clone(), &job).await?;
         if let Some(mut state) = server.docs.get_mut(&key) {
-            store_tree(&mut state, revision, tree);
+            store_tree(&mut state, now.revision, result.tree);
         }
-        let suggestion = match result {
+        let suggestion = match result.completion {
             Ok(r) => {
                 tracing::debug!(
                     prompt = r.prompt_tokens,
@@ -307,29 +185,269 @@ pub(crate) async fn suggest(
                 return Ok(None);
             }
         };
-        if suggestion.is_empty() {
-            return Ok(None);
+        match place(server, &key, enc, &origin, &now, &suggestion) {
+            Placed::Shown(s) => return Ok(Some(s)),
+            Placed::Nothing => return Ok(None),
+            Placed::Contradicted => continue,
         }
-        // The document may have moved on while the model ran.
-        let Some(mut state) = server.docs.get_mut(&key) else {
-            return Ok(None);
-        };
-        let Some(typed_now) = typed_since(&origin, state.revision, &state.doc) else {
-            return Ok(None);
-        };
-        let Some(rest) = typed_now
-            .strip_prefix(typed.as_str())
-            .and_then(|more| suggestion.strip_prefix(more))
-        else {
-            continue;
-        };
-        if rest.is_empty() {
-            return Ok(None);
-        }
-        state.shown = Some(ShownSuggestion::new(&text, cursor, &suggestion));
-        return Ok(Some(make(&state.doc, enc, &origin, typed_now, rest)));
     }
     Ok(None)
+}
+
+/// Checks the request against the document as it is when the request arrives and takes that
+/// document (the origin); also the rest of the shown suggestion when the user typed through it.
+/// `None` when the document's language is not served.
+fn validate(
+    server: &MoatServer,
+    key: &str,
+    position: Position,
+    config: &Config,
+) -> RpcResult<Option<(Origin, Option<String>)>> {
+    let Some(state) = server.docs.get(key) else {
+        return Err(RpcError::invalid_params(format!(
+            "document not open: {key}"
+        )));
+    };
+    if !config.serves_language(state.doc.language_id()) {
+        return Ok(None);
+    }
+    if state.doc.len_lines() < position.line as usize {
+        return Err(RpcError::invalid_params(format!(
+            "position {position} is past the end of the document ({} lines)",
+            state.doc.len_lines()
+        )));
+    }
+    let cursor = state
+        .doc
+        .offset(position, server.encoding())
+        .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    // Typing through the shown suggestion: answered at once, no model.
+    let through = state.shown.as_ref().and_then(|shown| {
+        let text = state.doc.text();
+        shown.advance(&text, cursor).map(str::to_string)
+    });
+    let origin = Origin {
+        doc: state.doc.clone(),
+        revision: state.revision,
+        cursor,
+    };
+    Ok(Some((origin, through)))
+}
+
+/// The model, waiting while it loads (up to `loadWaitMs`) unless a newer request replaces this
+/// one first. `None`: no model to ask (failed, or not loaded in time).
+async fn wait_for_model(
+    server: &MoatServer,
+    job: &Job,
+    config: &Config,
+) -> RpcResult<Option<Arc<dyn Backend>>> {
+    match server.model.state() {
+        ModelState::Ready(backend) => Ok(Some(backend)),
+        ModelState::Failed(message) => {
+            tracing::debug!("no suggestion: {message}");
+            Ok(None)
+        }
+        ModelState::Loading if config.load_wait_ms == 0 => Ok(None),
+        ModelState::Loading => {
+            let limit = Duration::from_millis(config.load_wait_ms);
+            tokio::select! {
+                state = server.model.wait_until_loaded() => match state {
+                    ModelState::Ready(backend) => Ok(Some(backend)),
+                    _ => Ok(None),
+                },
+                _ = job.cancelled() => Err(RpcError::request_cancelled()),
+                _ = tokio::time::sleep(limit) => {
+                    tracing::debug!("the model did not load within {limit:?}: empty answer");
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// The document as the model will see it: the origin plus what was typed at its cursor since.
+#[derive(Clone)]
+struct Snapshot {
+    text: String,
+    cursor: usize,
+    typed: String,
+    language: Option<Language>,
+    tree: Option<SyntaxTree>,
+    tree_fresh: bool,
+    revision: u64,
+}
+
+/// `None` when the document changed in a way the answer could not be placed in, or when the
+/// typed text ends in a closer an editor may have auto-paired (the cursor is somewhere unknown).
+fn snapshot(server: &MoatServer, key: &str, origin: &Origin) -> Option<Snapshot> {
+    let state = server.docs.get(key)?;
+    let typed = typed_since(origin, state.revision, &state.doc)?;
+    if typed.ends_with(CLOSERS) {
+        return None;
+    }
+    Some(Snapshot {
+        text: state.doc.text(),
+        cursor: origin.cursor + typed.len(),
+        typed,
+        language: state.language,
+        tree: state.tree.clone(),
+        tree_fresh: state.tree_fresh,
+        revision: state.revision,
+    })
+}
+
+/// Where the prompt's repository context comes from: the index and the open documents, handed
+/// to [`moat_context::gather`] on the worker thread.
+pub(crate) struct ContextSources {
+    pub index: Option<Arc<Index>>,
+    pub path: String,
+    pub open_documents: Vec<OpenDocument>,
+    pub budget_bytes: usize,
+}
+
+impl ContextSources {
+    /// The snippets for the cursor (blocking: the index may read from disk).
+    pub fn snippets(&self, text: &str, cursor: usize) -> Vec<Snippet> {
+        let Some(index) = &self.index else {
+            return Vec::new();
+        };
+        moat_context::gather(
+            index,
+            &moat_context::Request {
+                path: &self.path,
+                text,
+                cursor,
+                open_documents: &self.open_documents,
+                budget_bytes: self.budget_bytes,
+                deadline: Some(moat_context::RETRIEVAL_DEADLINE),
+            },
+        )
+    }
+}
+
+/// The context sources for a request on `uri` (no index, no documents when repository context
+/// is off). Cheap: open documents are ropes, cloned without copying their text.
+pub(crate) fn gather_context(server: &MoatServer, uri: &Uri, config: &Config) -> ContextSources {
+    let path = server.relative_path(uri);
+    let index = if config.repo_context {
+        server.workspace.index()
+    } else {
+        None
+    };
+    let open_documents = if index.is_some() {
+        server
+            .docs
+            .iter()
+            .filter(|d| d.key() != uri.as_str())
+            .filter_map(|d| {
+                let uri = d.key().parse::<Uri>().ok()?;
+                Some(OpenDocument {
+                    path: server.relative_path(&uri),
+                    doc: d.doc.clone(),
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ContextSources {
+        index,
+        path,
+        open_documents,
+        budget_bytes: config.repo_context_bytes,
+    }
+}
+
+struct RunResult {
+    completion: Result<CompletionResult, ModelError>,
+    /// The syntax tree of the snapshot's text (refreshed if it was stale), to store back.
+    tree: Option<SyntaxTree>,
+}
+
+/// On a blocking thread: the syntax tree, the repository snippets, the pipeline.
+async fn run_model(
+    now: Snapshot,
+    context: ContextSources,
+    settings: &CompletionSettings,
+    backend: Arc<dyn Backend>,
+    job: &Job,
+) -> RpcResult<RunResult> {
+    let cancel = job.cancel.clone();
+    let settings = settings.clone();
+    let worker = tokio::task::spawn_blocking(move || {
+        let Snapshot {
+            text,
+            cursor,
+            language,
+            tree,
+            tree_fresh,
+            ..
+        } = now;
+        let tree = if tree_fresh || (tree.is_none() && text.len() > PARSE_INLINE_MAX_BYTES) {
+            tree
+        } else {
+            refresh_tree(language, tree, &text)
+        };
+        let snippets = context.snippets(&text, cursor);
+        let input = CompletionInput {
+            path: Some(&context.path),
+            text: &text,
+            cursor,
+            language,
+            tree: tree.as_ref(),
+            snippets: &snippets,
+        };
+        let completion = complete(&input, &settings, backend.as_ref(), &cancel);
+        RunResult { completion, tree }
+    });
+    worker.await.map_err(|e| {
+        tracing::error!("completion worker failed: {e}");
+        RpcError::internal_error()
+    })
+}
+
+enum Placed {
+    Shown(Suggestion),
+    /// Nothing to show (empty, already typed, or the document moved on unplaceably).
+    Nothing,
+    /// Typing since the snapshot contradicts the answer: compute it again.
+    Contradicted,
+}
+
+/// Places the answer on the document as it is now (the model may have run while the user typed)
+/// and remembers it as shown.
+fn place(
+    server: &MoatServer,
+    key: &str,
+    enc: PositionEncoding,
+    origin: &Origin,
+    snapshot: &Snapshot,
+    suggestion: &str,
+) -> Placed {
+    if suggestion.is_empty() {
+        return Placed::Nothing;
+    }
+    let Some(mut state) = server.docs.get_mut(key) else {
+        return Placed::Nothing;
+    };
+    let Some(typed_now) = typed_since(origin, state.revision, &state.doc) else {
+        return Placed::Nothing;
+    };
+    let Some(rest) = typed_now
+        .strip_prefix(snapshot.typed.as_str())
+        .and_then(|more| suggestion.strip_prefix(more))
+    else {
+        return Placed::Contradicted;
+    };
+    if rest.is_empty() {
+        return Placed::Nothing;
+    }
+    state.shown = Some(ShownSuggestion::new(
+        &snapshot.text,
+        snapshot.cursor,
+        suggestion,
+    ));
+    Placed::Shown(make(&state.doc, enc, origin, typed_now, rest))
 }
 
 #[cfg(test)]
