@@ -273,7 +273,9 @@ impl Server {
             cmd.arg("--model").arg(model);
         }
         cmd.env_remove("MOAT_MODEL")
-            .env_remove("MOAT_TEST_LOAD_DELAY_MS");
+            .env_remove("MOAT_TEST_LOAD_DELAY_MS")
+            // Tests record no feedback into the user's data folder unless they ask for it.
+            .env("MOAT_FEEDBACK", "0");
         for (key, value) in &options.env {
             cmd.env(key, value);
         }

@@ -39,6 +39,12 @@ pub struct Config {
     pub repo_context: bool,
     /// Most bytes of repository context per completion.
     pub repo_context_bytes: usize,
+    /// Record which suggestions were accepted, on this machine only (docs/feedback.md);
+    /// `MOAT_FEEDBACK=0` turns it off too.
+    pub feedback: bool,
+    /// Also record the source text around accepted suggestions (for `moat dataset build
+    /// --feedback`); off by default.
+    pub feedback_source_text: bool,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             disabled_languages: Vec::new(),
             repo_context: true,
             repo_context_bytes: 3000,
+            feedback: true,
+            feedback_source_text: false,
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct MoatServer {
     pub(crate) model: ModelSlot,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) workspace: Workspace,
+    /// Which shown suggestions were accepted (`crate::feedback`, docs/feedback.md).
+    pub(crate) feedback: Arc<crate::feedback::Tracker>,
     /// Completion items as snippets (see `handlers::completion`): for clients that cut plain-text
     /// items at the first whitespace (Neovim's built-in `vim.lsp.completion`).
     pub(crate) snippet_items: AtomicBool,
@@ -67,8 +69,12 @@ pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
     let flag = shutdown.clone();
     let scheduler = Arc::new(Scheduler::default());
     let jobs = scheduler.clone();
+    let feedback = Arc::new(crate::feedback::Tracker::from_env());
+    let records = feedback.clone();
     let (service, socket) = LspService::build(move |client| {
-        MoatServer::new(client, default_model.clone(), flag.clone(), jobs.clone())
+        let mut server = MoatServer::new(client, default_model.clone(), flag.clone(), jobs.clone());
+        server.feedback = records.clone();
+        server
     })
     .custom_method(
         "textDocument/inlineCompletion",
@@ -87,6 +93,10 @@ pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
         .concurrency_level(64)
         .serve(service)
         .await;
+    // `exit` without `shutdown`, or the end of input: what was recorded reaches the disk.
+    let _ =
+        tokio::task::spawn_blocking(move || feedback.flush(std::time::Duration::from_millis(500)))
+            .await;
     if shutdown.load(Ordering::SeqCst) {
         ServeOutcome::CleanExit
     } else {
@@ -111,6 +121,7 @@ impl MoatServer {
             snippet_items: AtomicBool::new(false),
             roots: RwLock::new(Vec::new()),
             workspace: Workspace::default(),
+            feedback: Arc::new(crate::feedback::Tracker::new(None)),
             progress_supported: AtomicBool::new(false),
             watch_registration_supported: AtomicBool::new(false),
             default_model,
@@ -294,6 +305,7 @@ impl LanguageServer for MoatServer {
             .and_then(|i| i.snippet_support)
             .unwrap_or(false);
         let client_name = params.client_info.as_ref().map(|c| c.name.as_str());
+        self.feedback.set_client(client_name.map(str::to_string));
         self.snippet_items.store(
             handlers::completion::wants_snippets(client_name, snippets),
             Ordering::SeqCst,
@@ -337,6 +349,10 @@ impl LanguageServer for MoatServer {
             }),
             inline_completion_provider: Some(OneOf::Left(true)),
             workspace_symbol_provider: Some(OneOf::Left(true)),
+            execute_command_provider: Some(ExecuteCommandOptions {
+                commands: vec![crate::feedback::ACCEPT_COMMAND.into()],
+                ..Default::default()
+            }),
             ..Default::default()
         };
         Ok(InitializeResult {
@@ -406,6 +422,7 @@ impl LanguageServer for MoatServer {
 
     async fn shutdown(&self) -> RpcResult<()> {
         self.shutdown_requested.store(true, Ordering::SeqCst);
+        handlers::feedback::shutdown(self).await;
         // Requests still waiting (for the model, or on debounce) end now.
         self.scheduler.close();
         Ok(())
@@ -426,6 +443,7 @@ impl LanguageServer for MoatServer {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let key = params.text_document.uri.to_string();
+        handlers::feedback::closed(self, &key);
         self.scheduler.forget(&key);
         self.docs.remove(&key);
     }
@@ -436,5 +454,12 @@ impl LanguageServer for MoatServer {
 
     async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
         handlers::completion::handle(self, params).await
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> RpcResult<Option<serde_json::Value>> {
+        handlers::feedback::execute_command(self, &params)
     }
 }

@@ -21,6 +21,8 @@ use tower_lsp_server::ls_types::{
     Position as LspPosition, Range as LspRange, TextEdit,
 };
 
+use crate::feedback::Method;
+use crate::handlers::feedback;
 use crate::handlers::suggest::suggest;
 use crate::server::MoatServer;
 
@@ -80,7 +82,17 @@ pub(crate) async fn handle(
         line: tdp.position.line,
         character: tdp.position.character,
     };
-    let Some(s) = suggest(server, &tdp.text_document.uri, position).await? else {
+    let uri = &tdp.text_document.uri;
+    let observation = feedback::observe(server, uri);
+    let answer = suggest(server, uri, position).await?;
+    let command = feedback::answered(
+        server,
+        observation,
+        uri,
+        Method::Completion,
+        answer.as_ref(),
+    );
+    let Some(s) = answer else {
         return Ok(Some(CompletionResponse::List(CompletionList {
             is_incomplete: true,
             items: Vec::new(),
@@ -135,6 +147,7 @@ pub(crate) async fn handle(
                 new_text
             },
         })),
+        command,
         ..Default::default()
     };
     Ok(Some(CompletionResponse::List(CompletionList {

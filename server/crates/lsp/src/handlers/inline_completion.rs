@@ -9,6 +9,8 @@ use tower_lsp_server::ls_types::{
     Position as LspPosition, Range as LspRange,
 };
 
+use crate::feedback::Method;
+use crate::handlers::feedback;
 use crate::handlers::suggest::suggest;
 use crate::server::MoatServer;
 
@@ -21,7 +23,11 @@ pub(crate) async fn handle(
         line: tdp.position.line,
         character: tdp.position.character,
     };
-    let Some(s) = suggest(server, &tdp.text_document.uri, position).await? else {
+    let uri = &tdp.text_document.uri;
+    let observation = feedback::observe(server, uri);
+    let answer = suggest(server, uri, position).await?;
+    let command = feedback::answered(server, observation, uri, Method::Inline, answer.as_ref());
+    let Some(s) = answer else {
         return Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
             items: Vec::new(),
         })));
@@ -38,7 +44,7 @@ pub(crate) async fn handle(
         insert_text: format!("{}{}", s.typed, s.text),
         filter_text: None,
         range: Some(LspRange { start, end }),
-        command: None,
+        command,
         insert_text_format: None,
     };
     Ok(Some(InlineCompletionResponse::List(InlineCompletionList {
