@@ -6,7 +6,6 @@
 //! (that is `moat-text`). Handlers live one per file under `handlers/`.
 
 mod config;
-pub mod feedback;
 mod handlers;
 mod model_slot;
 mod scheduler;
