@@ -6,6 +6,7 @@
 //! (that is `moat-text`). Handlers live one per file under `handlers/`.
 
 mod config;
+pub mod feedback;
 mod handlers;
 mod model_slot;
 mod scheduler;
