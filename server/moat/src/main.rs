@@ -7,6 +7,7 @@ mod dataset;
 mod eval;
 mod exit;
 mod model_cmd;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,6 +85,8 @@ enum Command {
     Model(model_cmd::ModelCommand),
     /// Measure speed, memory and cost of the model on this machine.
     Bench(bench::BenchArgs),
+    /// Acceptance of suggestions (by language, length, latency) from the recorded feedback.
+    Stats(stats::StatsArgs),
     /// Index a workspace (what the server does in the background) and print its statistics.
     Index {
         path: PathBuf,
@@ -405,6 +408,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Dataset(command) => dataset::run(command),
         Command::Bench(args) => bench::run(args),
+        Command::Stats(args) => stats::run(args),
         Command::Model(command) => model_cmd::run(command),
         Command::Index { path, cache_dir } => run_index(path, cache_dir.as_deref()),
     };
