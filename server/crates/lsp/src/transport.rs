@@ -220,4 +220,270 @@ mod tests {
         forward_valid_frames(&input[..], &mut output).await;
         assert_eq!(output, frame(GOOD));
     }
+
+    /// The committed corpus (`tests/corpus/transport/NAME.N.bin`, N = the messages that must pass)
+    /// replays under several read splits.
+    #[test]
+    fn corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/transport");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+            let path = entry.expect("entry").path();
+            let input = std::fs::read(&path).expect("corpus file");
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let want: usize = name
+                .rsplit('.')
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{name}: expected NAME.N.bin"));
+            for step in [1, 2, 7, 64, 4096, input.len().max(1)] {
+                let out = run(&input, step);
+                let good = out.iter().filter(|r| r.is_ok()).count();
+                assert_eq!(good, want, "{name} read {step} bytes at a time: {out:?}");
+            }
+            seen += 1;
+        }
+        assert!(seen > 0, "empty corpus at {}", dir.display());
+    }
+}
+
+/// Fuzzing the framing (issue 16), on stable Rust with a seeded generator: random byte streams
+/// made of header fragments, digits, line breaks, JSON pieces and noise, fed in random read
+/// splits, must never panic and must keep the buffer bounded; well-formed messages with garbage
+/// between them must all come out, in order, whatever the splits.
+///
+/// Quick run (CI): `cargo test -p moat-lsp transport::fuzz` (20,000 streams per property).
+/// Long run: `MOAT_FUZZ_ITERS=1000000 MOAT_FUZZ_SEED=1 cargo test --release -p moat-lsp
+/// transport::fuzz -- --nocapture` (prints the count). A failing stream is printed with its
+/// seed; keep it in `tests/corpus/transport/`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut f = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        f.extend_from_slice(body);
+        f
+    }
+
+    /// xorshift64*: small, seeded, good enough to drive a fuzzer.
+    pub(super) struct Rng(u64);
+
+    impl Rng {
+        pub(super) fn new(seed: u64) -> Self {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        pub(super) fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub(super) fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+            &items[self.below(items.len())]
+        }
+    }
+
+    fn iterations() -> u64 {
+        std::env::var("MOAT_FUZZ_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20_000)
+    }
+
+    fn seed() -> u64 {
+        std::env::var("MOAT_FUZZ_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0x5eed)
+    }
+
+    const PIECES: &[&[u8]] = &[
+        b"Content-Length: ",
+        b"content-length:",
+        b"Content-Type: application/vscode-jsonrpc; charset=utf-8",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"\n",
+        b"\r",
+        b":",
+        b"0",
+        b"17",
+        b"99999999999999999999999",
+        b"-1",
+        b" ",
+        b"{",
+        b"}",
+        b"\"jsonrpc\":\"2.0\"",
+        b"\"id\":1",
+        b"\"method\":\"initialize\"",
+        b"\"params\":{}",
+        b",",
+        b"\xff",
+        b"\xc3",
+        b"\xf0\x9f\x98",
+        b"\0",
+        b"\\ud83d",
+    ];
+
+    fn noise(rng: &mut Rng, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..rng.below(max) {
+            if rng.below(3) == 0 {
+                out.push(rng.next() as u8);
+            } else {
+                let piece: &[u8] = PIECES[rng.below(PIECES.len())];
+                out.extend_from_slice(piece);
+            }
+        }
+        out
+    }
+
+    /// Feeds `input` in random splits; checks the buffer bound after every read.
+    fn run_random(rng: &mut Rng, input: &[u8]) -> Vec<Result<Vec<u8>, String>> {
+        let mut d = Deframer::default();
+        let mut out = Vec::new();
+        let mut rest = input;
+        while !rest.is_empty() {
+            let most = if rng.below(4) == 0 { 4096 } else { 32 };
+            let n = 1 + rng.below(most);
+            let (piece, tail) = rest.split_at(n.min(rest.len()));
+            rest = tail;
+            d.push(piece);
+            while let Some(next) = d.next() {
+                out.push(next);
+            }
+            // Waiting for a header holds at most MAX_HEADER bytes plus the last read; waiting
+            // for a body holds less than the body.
+            match d.content_len {
+                None => assert!(d.buf.len() <= MAX_HEADER + n, "{}", d.buf.len()),
+                Some(len) => assert!(d.buf.len() < len),
+            }
+        }
+        out
+    }
+
+    fn json_string(rng: &mut Rng) -> String {
+        const CHARS: &[&str] = &["a", "/", "$", "é", "😀", "\\\"", "\\n", "\\u0000", " "];
+        (0..rng.below(8)).map(|_| *rng.pick(CHARS)).collect()
+    }
+
+    fn json_value(rng: &mut Rng, depth: usize) -> String {
+        match rng.below(if depth > 3 { 5 } else { 7 }) {
+            0 => "null".into(),
+            1 => (rng.next() as i64 >> rng.below(64)).to_string(),
+            2 => format!("{}e{}", rng.below(1000), rng.below(300)),
+            3 => "true".into(),
+            4 => format!("\"{}\"", json_string(rng)),
+            5 => format!(
+                "[{}]",
+                (0..rng.below(4))
+                    .map(|_| json_value(rng, depth + 1))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            _ => format!(
+                "{{{}}}",
+                (0..rng.below(4))
+                    .map(|_| format!("\"{}\":{}", json_string(rng), json_value(rng, depth + 1)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+
+    /// A well-formed JSON-RPC message: request, notification or response.
+    fn message(rng: &mut Rng) -> Vec<u8> {
+        let id = match rng.below(3) {
+            0 => (rng.next() >> 12).to_string(),
+            1 => format!("\"{}\"", json_string(rng)),
+            _ => "-7".into(),
+        };
+        let method = format!(
+            "\"{}{}\"",
+            rng.pick(&["textDocument/", "$/", "moat/", ""]),
+            json_string(rng)
+        );
+        let body = match rng.below(4) {
+            0 => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":{method},"params":{}}}"#,
+                json_value(rng, 0)
+            ),
+            1 => format!(r#"{{"jsonrpc":"2.0","method":{method}}}"#),
+            2 => format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#,
+                json_value(rng, 0)
+            ),
+            _ => format!(
+                r#"{{"id":{id},"jsonrpc":"2.0","error":{{"code":-32601,"message":"{}"}}}}"#,
+                json_string(rng)
+            ),
+        };
+        body.into_bytes()
+    }
+
+    /// Garbage that cannot form a header: no blank line, no `content-length`.
+    fn garbage(rng: &mut Rng) -> Vec<u8> {
+        let mut g = noise(rng, 12);
+        loop {
+            let lower = g.to_ascii_lowercase();
+            if let Some(i) = find(&lower, b"content-length") {
+                g.remove(i);
+            } else if let Some(i) = find(&g, b"\r\n\r\n") {
+                g.remove(i);
+            } else {
+                return g;
+            }
+        }
+    }
+
+    #[test]
+    fn random_streams_never_panic() {
+        let mut rng = Rng::new(seed());
+        let n = iterations();
+        for _ in 0..n {
+            let mut input = noise(&mut rng, 40);
+            if rng.below(2) == 0 {
+                input.extend(frame(&message(&mut rng)));
+                input.extend(noise(&mut rng, 10));
+            }
+            if rng.below(50) == 0 {
+                input.extend(std::iter::repeat_n(b'x', MAX_HEADER + rng.below(100)));
+            }
+            run_random(&mut rng, &input);
+        }
+        eprintln!("transport fuzz: {n} random streams, seed {}", seed());
+    }
+
+    #[test]
+    fn messages_between_garbage_all_pass_in_order() {
+        let mut rng = Rng::new(seed() ^ 0xabcd);
+        let n = iterations();
+        for i in 0..n {
+            let messages: Vec<Vec<u8>> = (0..1 + rng.below(4)).map(|_| message(&mut rng)).collect();
+            let mut input = Vec::new();
+            for m in &messages {
+                if rng.below(2) == 0 {
+                    input.extend(garbage(&mut rng));
+                }
+                input.extend(frame(m));
+            }
+            let out = run_random(&mut rng, &input);
+            let good: Vec<&Vec<u8>> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(
+                good,
+                messages.iter().collect::<Vec<_>>(),
+                "stream {i} (seed {}): {:?}",
+                seed(),
+                String::from_utf8_lossy(&input)
+            );
+        }
+        eprintln!("transport fuzz: {n} framed streams, seed {}", seed());
+    }
 }
