@@ -152,9 +152,9 @@ pub struct TestFile {
     pub path: Option<String>,
     /// The file's text; `None` when it does not exist yet (it is created).
     pub text: Option<String>,
-    /// How the test file refers to the function's module (`from pkg.mod import name`), when it
-    /// must import it and does not yet.
-    pub module: Option<String>,
+    /// The line that imports the function into the test file (`from pkg.mod import name`,
+    /// `import { name } from "./mod";`); added when the test file does not mention the name.
+    pub import_line: Option<String>,
 }
 
 pub struct ActionInput<'a> {
@@ -313,7 +313,7 @@ pub fn run(
             let target = input.test_file.cloned().unwrap_or(TestFile {
                 path: None,
                 text: None,
-                module: None,
+                import_line: None,
             });
             write_test(text, language, &f, &target)?
         }
@@ -594,11 +594,6 @@ fn write_test(
             if !file.is_empty() && !file.ends_with('\n') {
                 before.push('\n');
             }
-            if let Some(module) = &target.module
-                && !file.contains(&name)
-            {
-                before.push_str(&format!("from {module} import {name}\n"));
-            }
             before.push_str(if file.trim().is_empty() { "\n" } else { "\n\n" });
             before.push_str(&format!("def test_{name}"));
             let stop: StopAt = Box::new(|g| {
@@ -658,21 +653,62 @@ fn write_test(
         suffix: format!("{after}{}", &file[at..]),
         stop,
     };
+    let file_text = file.to_string();
     let path = if rust { None } else { target.path.clone() };
     let create = !rust && target.text.is_none();
+    // The import goes after the file's leading imports (at the top of a new file).
+    let import = (!rust)
+        .then(|| target.import_line.clone())
+        .flatten()
+        .filter(|_| !file.contains(name.as_str()))
+        .map(|line| (import_position(file), format!("{line}\n")));
     let finish: Finish = Box::new(move |g: &str| {
         let body = g.trim_end();
         if body.trim().is_empty() {
             return Err(ActionError::Empty("an empty test".into()));
         }
-        Ok(FileEdit {
-            path: path.clone(),
-            create,
-            range: at..at,
-            new_text: format!("{before}{body}\n{after}"),
+        let test = format!("{before}{body}\n{after}");
+        Ok(match &import {
+            // One edit: from the import's place to the test's (both insertions).
+            Some((i, line)) => FileEdit {
+                path: path.clone(),
+                create,
+                range: *i..at,
+                new_text: format!("{line}{}{test}", &file_text[*i..at]),
+            },
+            None => FileEdit {
+                path: path.clone(),
+                create,
+                range: at..at,
+                new_text: test,
+            },
         })
     });
     Ok((gap, finish))
+}
+
+/// After the leading block of `import`/`from`/`use` lines (0 when there is none).
+fn import_position(file: &str) -> usize {
+    let mut end = 0;
+    let mut pos = 0;
+    for line in file.split_inclusive('\n') {
+        let t = line.trim_start();
+        pos += line.len();
+        if t.starts_with("import ")
+            || t.starts_with("from ")
+            || t.starts_with("const ") && t.contains("require(")
+        {
+            end = pos;
+        } else if !(t.trim().is_empty()
+            || t.starts_with('#')
+            || t.starts_with("//")
+            || t.starts_with("\"\"\""))
+            && end > 0
+        {
+            break;
+        }
+    }
+    end
 }
 
 fn tests_module_missing(before: &str) -> bool {

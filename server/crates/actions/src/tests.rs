@@ -227,7 +227,7 @@ fn tests_follow_the_test_file() {
         text: Some(
             "from pkg.x import sub\n\n\ndef test_sub():\n    assert sub(2, 1) == 1\n".into(),
         ),
-        module: Some("pkg.x".into()),
+        import_line: Some("from pkg.x import add".into()),
     };
     let run = run_action(
         ActionKind::WriteTest,
@@ -239,9 +239,16 @@ fn tests_follow_the_test_file() {
     );
     let edit = &run.result.as_ref().unwrap().edits[0];
     assert_eq!(edit.path.as_deref(), Some("tests/test_x.py"));
-    assert_eq!(
+    let old = "from pkg.x import sub\n\n\ndef test_sub():\n    assert sub(2, 1) == 1\n";
+    let new = format!(
+        "{}{}{}",
+        &old[..edit.range.start],
         edit.new_text,
-        "from pkg.x import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+        &old[edit.range.end..]
+    );
+    assert_eq!(
+        new,
+        "from pkg.x import sub\nfrom pkg.x import add\n\n\ndef test_sub():\n    assert sub(2, 1) == 1\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
     );
     assert!(run.prompt.contains("def test_sub"), "{}", run.prompt);
 

@@ -45,6 +45,11 @@ pub struct Config {
     /// Also record the source text around accepted suggestions (for `moat dataset build
     /// --feedback`); off by default.
     pub feedback_source_text: bool,
+    /// Offer code actions that write code (fill a body, doc comment, fix, test).
+    pub code_actions: bool,
+    /// Code actions (`fillBody`, `writeDoc`, `fixDiagnostic`, `writeTest`, or `all`) run on the
+    /// model manifest's `[remote]` server instead of the local model.
+    pub code_action_remote: Vec<String>,
 }
 
 impl Default for Config {
@@ -69,6 +74,8 @@ impl Default for Config {
             disabled_languages: Vec::new(),
             repo_context: true,
             repo_context_bytes: 3000,
+            code_actions: true,
+            code_action_remote: Vec::new(),
             feedback: true,
             feedback_source_text: false,
         }

@@ -49,6 +49,8 @@ pub struct MoatServer {
     /// items at the first whitespace (Neovim's built-in `vim.lsp.completion`).
     pub(crate) snippet_items: AtomicBool,
     progress_supported: AtomicBool,
+    /// Remote backends of code actions (`codeActionRemote`).
+    pub(crate) action_backends: handlers::code_action::RemoteBackends,
     watch_registration_supported: AtomicBool,
     /// Workspace folders (paths), from `initialize`.
     roots: RwLock<Vec<String>>,
@@ -123,6 +125,7 @@ impl MoatServer {
             workspace: Workspace::default(),
             feedback: Arc::new(crate::feedback::Tracker::new(None)),
             progress_supported: AtomicBool::new(false),
+            action_backends: Default::default(),
             watch_registration_supported: AtomicBool::new(false),
             default_model,
             shutdown_requested,
@@ -159,6 +162,14 @@ impl MoatServer {
         params: InlineCompletionParams,
     ) -> RpcResult<Option<InlineCompletionResponse>> {
         handlers::inline_completion::handle(self, params).await
+    }
+
+    pub(crate) fn progress_supported(&self) -> bool {
+        self.progress_supported.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn model_path_for_actions(&self, config: &Config) -> Option<PathBuf> {
+        self.model_path(config)
     }
 
     fn model_path(&self, config: &Config) -> Option<PathBuf> {
@@ -349,6 +360,16 @@ impl LanguageServer for MoatServer {
             }),
             inline_completion_provider: Some(OneOf::Left(true)),
             workspace_symbol_provider: Some(OneOf::Left(true)),
+            code_action_provider: Some(CodeActionProviderCapability::Options(
+                CodeActionOptions {
+                    code_action_kinds: Some(vec![
+                        CodeActionKind::QUICKFIX,
+                        CodeActionKind::REFACTOR_REWRITE,
+                    ]),
+                    resolve_provider: Some(true),
+                    ..Default::default()
+                },
+            )),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: vec![crate::feedback::ACCEPT_COMMAND.into()],
                 ..Default::default()
@@ -450,6 +471,14 @@ impl LanguageServer for MoatServer {
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {
         self.apply_settings(&params.settings);
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
+        handlers::code_action::code_action(self, params).await
+    }
+
+    async fn code_action_resolve(&self, action: CodeAction) -> RpcResult<CodeAction> {
+        handlers::code_action::resolve(self, action).await
     }
 
     async fn completion(&self, params: CompletionParams) -> RpcResult<Option<CompletionResponse>> {
