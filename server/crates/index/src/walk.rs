@@ -32,7 +32,8 @@ pub enum SkipReason {
     Binary,
     /// Lines average over [`MAX_AVERAGE_LINE_BYTES`]: minified or generated.
     Minified,
-    /// Not a regular file (FIFO, socket, device, directory symlink).
+    /// Not a regular file (FIFO, socket, device, directory symlink), or a path that leads
+    /// outside the workspace (a symlink to a file elsewhere, or under a symlinked directory).
     Special,
     /// Could not be read (permissions, dangling symlink, IO error).
     Unreadable,
@@ -91,7 +92,10 @@ pub(crate) fn mtime_ns(metadata: &Metadata) -> u64 {
 
 /// Looks at one path found by the walk or named by the caller: `Ok(candidate)` when it should
 /// be read, `Err(reason)` when it is skipped without being opened. Symlinks to files are
-/// followed; symlinks to directories are not.
+/// followed; symlinks to directories are not. Nothing outside the workspace is ever read: the
+/// path is resolved (`realpath`) and must stay under the (canonical) root, so a symlink to
+/// `~/.ssh/id_rsa` or a path under a symlinked directory is skipped; a symlink's target inside
+/// the root must pass the same filters as its name (`config.py -> .env` is a secret).
 pub(crate) fn inspect(
     root: &Path,
     path: &Path,
@@ -124,13 +128,33 @@ pub(crate) fn inspect(
         tracing::debug!(path = %rel, "skipping: not a regular file");
         return Err((rel, SkipReason::Special));
     }
+    let real = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(err) => {
+            tracing::warn!(path = %rel, %err, "skipping unresolvable path");
+            return Err((rel, SkipReason::Unreadable));
+        }
+    };
+    match relative(root, &real) {
+        None => {
+            tracing::warn!(path = %rel, "skipping: it leads outside the workspace");
+            return Err((rel, SkipReason::Special));
+        }
+        Some(real_rel) if real_rel != rel => {
+            if let Some(reason) = filter.check_file(&real_rel) {
+                return Err((rel, reason));
+            }
+        }
+        Some(_) => {}
+    }
     if metadata.len() > max_file_bytes {
         tracing::debug!(path = %rel, size = metadata.len(), "skipping: too large");
         return Err((rel, SkipReason::TooLarge));
     }
     Ok(Candidate {
         rel,
-        abs: path.to_path_buf(),
+        // The resolved path: what was checked is what is read.
+        abs: real,
         size: metadata.len(),
         mtime_ns: mtime_ns(&metadata),
     })
