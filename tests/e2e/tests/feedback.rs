@@ -139,6 +139,8 @@ fn accept_and_dismiss_are_recorded_without_source_text() {
         assert!(r.get("source").is_none(), "no source text by default: {r}");
     }
     assert_eq!(records[0]["accepted_chars"], records[0]["shown_chars"]);
+    assert!(records[0]["prompt_tokens"].as_u64() > Some(0), "{text}");
+    assert_eq!(records[0]["snippets"], 0, "no workspace: no repository snippets");
     // No source text anywhere in the file: not the document's, not the suggestion's.
     for line in PY_TEXT.lines().filter(|l| l.trim().len() > 8) {
         assert!(!text.contains(line.trim()), "{line:?} in {text}");

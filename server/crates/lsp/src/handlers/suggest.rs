@@ -54,6 +54,10 @@ pub(crate) struct Suggestion {
     /// The indentation of the cursor's line as a client that expands snippets sees it once the
     /// word before the cursor is removed (it re-indents a snippet's later lines by it).
     pub indent: String,
+    /// The prompt's size in tokens and the repository snippets in it (`None` when typed through:
+    /// no model ran); for the feedback records.
+    pub prompt_tokens: Option<usize>,
+    pub snippets: Option<usize>,
 }
 
 /// The document as the request saw it: its position is valid for this version only.
@@ -126,6 +130,8 @@ fn make(
         typed,
         text: text.to_string(),
         indent,
+        prompt_tokens: None,
+        snippets: None,
     }
 }
 
@@ -167,7 +173,7 @@ pub(crate) async fn suggest(
         if let Some(mut state) = server.docs.get_mut(&key) {
             store_tree(&mut state, now.revision, result.tree);
         }
-        let suggestion = match result.completion {
+        let (suggestion, prompt_tokens) = match result.completion {
             Ok(r) => {
                 tracing::debug!(
                     prompt = r.prompt_tokens,
@@ -177,7 +183,7 @@ pub(crate) async fn suggest(
                     skipped = r.skipped,
                     "completion"
                 );
-                r.text
+                (r.text, r.prompt_tokens)
             }
             Err(ModelError::Cancelled) => return Err(RpcError::request_cancelled()),
             Err(e) => {
@@ -186,7 +192,10 @@ pub(crate) async fn suggest(
             }
         };
         match place(server, &key, enc, &origin, &now, &suggestion) {
-            Placed::Shown(s) => return Ok(Some(s)),
+            Placed::Shown(mut s) => {
+                (s.prompt_tokens, s.snippets) = (Some(prompt_tokens), Some(result.snippets));
+                return Ok(Some(s));
+            }
             Placed::Nothing => return Ok(None),
             Placed::Contradicted => continue,
         }
@@ -362,6 +371,8 @@ struct RunResult {
     completion: Result<CompletionResult, ModelError>,
     /// The syntax tree of the snapshot's text (refreshed if it was stale), to store back.
     tree: Option<SyntaxTree>,
+    /// Repository snippets in the prompt.
+    snippets: usize,
 }
 
 /// On a blocking thread: the syntax tree, the repository snippets, the pipeline.
@@ -398,7 +409,11 @@ async fn run_model(
             snippets: &snippets,
         };
         let completion = complete(&input, &settings, backend.as_ref(), &cancel);
-        RunResult { completion, tree }
+        RunResult {
+            completion,
+            tree,
+            snippets: snippets.len(),
+        }
     });
     worker.await.map_err(|e| {
         tracing::error!("completion worker failed: {e}");
