@@ -35,6 +35,51 @@ use crate::{
 /// Most `stop` strings sent with a request (OpenAI's completions API refuses more).
 const MAX_STOP_STRINGS: usize = 4;
 
+/// Environment variable: `1` allows plain `http://` to a host that is not this machine (the
+/// prompt — the user's code — and the API key would cross the network unencrypted).
+pub const ALLOW_INSECURE_HTTP_ENV: &str = "MOAT_REMOTE_ALLOW_HTTP";
+
+/// Whether `host` (as `http::Uri::host` gives it) is this machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks `[remote] base_url`: `https://` anywhere, `http://` only to this machine unless
+/// `allow_insecure_http`; no credentials in the URL (they would be printed with it).
+fn check_base_url(base_url: &str, allow_insecure_http: bool) -> Result<(), String> {
+    let uri: ureq::http::Uri = base_url
+        .parse()
+        .map_err(|e| format!("remote.base_url {base_url:?} is not a URL: {e}"))?;
+    let host = uri.host().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("remote.base_url {base_url:?} has no host"));
+    }
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(
+            "remote.base_url holds credentials: put the API key in the environment variable \
+             named by remote.api_key_env instead"
+                .into(),
+        );
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback(host) || allow_insecure_http => Ok(()),
+        Some("http") => Err(format!(
+            "remote.base_url uses plain http:// to {host}, which is not this machine: the code \
+             in every prompt (and the API key) would cross the network unencrypted. Use \
+             https://, or set {ALLOW_INSECURE_HTTP_ENV}=1 to allow it"
+        )),
+        other => Err(format!(
+            "remote.base_url {base_url:?}: scheme {:?} is not http or https",
+            other.unwrap_or("")
+        )),
+    }
+}
+
 pub struct RemoteBackend {
     manifest: Manifest,
     remote: RemoteSection,
@@ -59,14 +104,26 @@ impl RemoteBackend {
             })?),
         };
         let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest)?;
-        Self::new(manifest, tokenizer, api_key)
+        let allow_http = std::env::var(ALLOW_INSECURE_HTTP_ENV).is_ok_and(|v| v.trim() == "1");
+        Self::with_policy(manifest, tokenizer, api_key, allow_http)
     }
 
-    /// A backend for `manifest`'s `[remote]` server with an explicit API key.
+    /// A backend for `manifest`'s `[remote]` server with an explicit API key; plain `http://`
+    /// only to this machine.
     pub fn new(
         manifest: Manifest,
         tokenizer: ModelTokenizer,
         api_key: Option<String>,
+    ) -> Result<Self, ModelError> {
+        Self::with_policy(manifest, tokenizer, api_key, false)
+    }
+
+    /// [`RemoteBackend::new`], with plain `http://` to other hosts allowed or not.
+    pub fn with_policy(
+        manifest: Manifest,
+        tokenizer: ModelTokenizer,
+        api_key: Option<String>,
+        allow_insecure_http: bool,
     ) -> Result<Self, ModelError> {
         let remote = manifest
             .remote
@@ -75,6 +132,13 @@ impl RemoteBackend {
                 path: manifest.dir.join("model.toml"),
                 message: "no [remote] section: this manifest does not name a server".into(),
             })?;
+        check_base_url(&remote.base_url, allow_insecure_http).map_err(|message| {
+            ModelError::Manifest {
+                path: manifest.dir.join("model.toml"),
+                message,
+            }
+        })?;
+        let api_key = api_key.filter(|k| !k.is_empty());
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(remote.timeout_secs.max(1))))
             .http_status_as_error(false)
@@ -107,7 +171,23 @@ impl RemoteBackend {
         )
     }
 
+    /// `text` with the API key blanked out: a server may echo request headers in an error
+    /// reply, and errors reach the log and the editor.
+    fn scrub(&self, text: String) -> String {
+        match &self.api_key {
+            Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "[api key]"),
+            _ => text,
+        }
+    }
+
     fn post(&self, body: &Value) -> Result<Value, ModelError> {
+        self.post_unscrubbed(body).map_err(|e| match e {
+            ModelError::Runtime(message) => ModelError::Runtime(self.scrub(message)),
+            other => other,
+        })
+    }
+
+    fn post_unscrubbed(&self, body: &Value) -> Result<Value, ModelError> {
         let url = self.url();
         let mut request = self.agent.post(&url);
         if let Some(key) = &self.api_key {
@@ -423,5 +503,81 @@ mod tests {
         );
         let e = RemoteBackend::load(&dir).err().unwrap().to_string();
         assert!(e.contains("MOAT_TEST_SURELY_UNSET_KEY is not set"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_unless_allowed() {
+        for ok in [
+            "https://api.example.com",
+            "https://api.example.com:8443/",
+            "http://127.0.0.1:8080",
+            "http://localhost:8000/",
+            "http://[::1]:9000",
+            "http://127.3.4.5",
+        ] {
+            assert_eq!(check_base_url(ok, false), Ok(()), "{ok}");
+        }
+        for refused in [
+            "http://api.example.com",
+            "http://10.0.0.7:8000",
+            "http://192.168.1.2",
+            "http://localhost.evil.com",
+            "http://[fe80::1]:80",
+        ] {
+            let e = check_base_url(refused, false).unwrap_err();
+            assert!(e.contains(ALLOW_INSECURE_HTTP_ENV), "{refused}: {e}");
+            assert_eq!(check_base_url(refused, true), Ok(()), "{refused}");
+        }
+        for bad in [
+            "ftp://host",
+            "file:///etc/passwd",
+            "not a url",
+            "/v1/completions",
+        ] {
+            assert!(check_base_url(bad, true).is_err(), "{bad}");
+        }
+        let e = check_base_url("https://user:sk-secret@api.example.com", true).unwrap_err();
+        assert!(!e.contains("sk-secret"), "{e}");
+    }
+
+    #[test]
+    fn a_manifest_with_plain_http_to_another_host_does_not_load() {
+        let manifest = Manifest::load(&remote_manifest("http://203.0.113.9:8000", "")).unwrap();
+        let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap();
+        let e = RemoteBackend::new(manifest.clone(), tokenizer, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("plain http://"), "{e}");
+        let tokenizer = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap();
+        assert!(RemoteBackend::with_policy(manifest, tokenizer, None, true).is_ok());
+    }
+
+    #[test]
+    fn the_api_key_never_appears_in_errors_or_descriptions() {
+        const KEY: &str = "sk-live-0123456789abcdef";
+        // A server that echoes the request's headers back in its error reply.
+        let (base, seen) = canned_server(vec![(
+            401,
+            format!("{{\"error\": \"bad key Bearer {KEY}\"}}"),
+        )]);
+        let remote = backend(&base, Some(KEY));
+        assert!(!remote.describe().contains(KEY));
+        let req = GenerateRequest {
+            prompt: remote.tokenizer().encode("x = 1"),
+            max_new_tokens: 4,
+            first_token_prefix: Healing::none(),
+            stop: None,
+        };
+        let e = remote
+            .generate(&req, &CancelToken::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("HTTP 401") && e.contains("[api key]"), "{e}");
+        assert!(!e.contains(KEY), "{e}");
+        // It was sent, as the Authorization header only.
+        let seen = seen.recv().unwrap();
+        assert!(seen.headers.iter().any(|h| h.ends_with(KEY)));
+        assert!(!seen.body.to_string().contains(KEY));
     }
 }
