@@ -1,4 +1,5 @@
-//! `moat dataset tasks PATH...`: builds `moat eval` task sets from local source code.
+//! `moat dataset tasks PATH...`: builds `moat eval` task sets from local source code
+//! (`moat dataset build`, the fine-tuning data set, is in [`build`]).
 //!
 //! Owns: walking local folders for source files, choosing lines to complete, and writing tasks.
 //! Must not: read the network or depend on git; the result must be the same for the same files,
@@ -26,10 +27,17 @@ use clap::{Args, Subcommand, ValueEnum};
 use moat_syntax::{Language, SyntaxTree};
 use serde::Serialize;
 
+mod build;
+
+pub(crate) use build::resolve_model;
+
 #[derive(Subcommand)]
 pub enum DatasetCommand {
     /// Make eval tasks (JSON lines for `moat eval`) from local repositories.
     Tasks(TasksArgs),
+    /// Build a fine-tuning data set from git repositories: curated, secrets scrubbed, FIM
+    /// samples in the base model's format, a held-out split by file, and a report.
+    Build(build::BuildArgs),
 }
 
 #[derive(Args)]
@@ -450,7 +458,10 @@ fn build_tasks(repos: &[Repo], args: &TasksArgs) -> Vec<TaskOut> {
 }
 
 pub fn run(command: &DatasetCommand) -> Result<()> {
-    let DatasetCommand::Tasks(args) = command;
+    let args = match command {
+        DatasetCommand::Tasks(args) => args,
+        DatasetCommand::Build(args) => return build::run(args),
+    };
     let repos = load_repos(&args.paths, &args.languages)?;
     let files: usize = repos.iter().map(|r| r.files.len()).sum();
     if files == 0 {

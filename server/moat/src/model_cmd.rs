@@ -94,7 +94,7 @@ fn models_dir(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// The model pipeline's folder (`model-assets/train`) next to or above the binary.
-fn pipeline_dir() -> Option<PathBuf> {
+pub(crate) fn pipeline_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     exe.ancestors()
         .skip(1)
@@ -102,7 +102,7 @@ fn pipeline_dir() -> Option<PathBuf> {
         .find(|d| d.join("import_model.py").is_file())
 }
 
-fn python(explicit: Option<&Path>, pipeline: &Path) -> Result<PathBuf> {
+pub(crate) fn python(explicit: Option<&Path>, pipeline: &Path) -> Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
@@ -208,7 +208,7 @@ fn import(args: &ImportArgs) -> Result<()> {
 }
 
 /// Loads the model with the server's backend and greedily generates a few tokens.
-fn load_check(folder: &Path, ort_library: Option<PathBuf>) -> Result<String> {
+pub(crate) fn load_check(folder: &Path, ort_library: Option<PathBuf>) -> Result<String> {
     let t = Instant::now();
     let backend = OnnxBackend::load(
         folder,

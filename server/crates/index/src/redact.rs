@@ -20,89 +20,161 @@ pub const REDACTED: &str = "<redacted>";
 /// Patterns, in the order they are applied, each with the kind of secret it finds (the name
 /// [`redact_counted`] counts it under). A pattern with a group named `s` replaces only that
 /// group; one without replaces its whole match.
-const PATTERNS: &[(&str, &str)] = &[
+const PATTERNS: &[(&str, Guard, &str)] = &[
     // PEM / OpenSSH / PGP private key blocks (an unterminated block runs to the end).
     (
         "private_key",
+        Guard::None,
         r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----(?s:.*?)(?:-----END[A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
     ),
     // AWS access key ids.
     (
         "aws_key",
+        Guard::None,
         r"\b(?P<s>(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[0-9A-Z]{16})\b",
     ),
     // GitHub tokens.
     (
         "github_token",
+        Guard::None,
         r"\b(?P<s>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,})",
     ),
     // GitLab personal tokens.
-    ("gitlab_token", r"\b(?P<s>glpat-[A-Za-z0-9_\-]{20,})"),
+    (
+        "gitlab_token",
+        Guard::None,
+        r"\b(?P<s>glpat-[A-Za-z0-9_\-]{20,})",
+    ),
     // Slack tokens and webhooks.
-    ("slack_token", r"\b(?P<s>xox[abposre]-[A-Za-z0-9\-]{10,})"),
+    (
+        "slack_token",
+        Guard::None,
+        r"\b(?P<s>xox[abposre]-[A-Za-z0-9\-]{10,})",
+    ),
     (
         "slack_webhook",
+        Guard::None,
         r"hooks\.slack\.com/services/(?P<s>[A-Za-z0-9/]{16,})",
     ),
     // OpenAI / Anthropic style keys, Stripe keys.
     (
         "api_key",
+        Guard::None,
         r"\b(?P<s>sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{20,})",
     ),
     (
         "stripe_key",
+        Guard::None,
         r"\b(?P<s>[rsp]k_(?:live|test)_[A-Za-z0-9]{16,})",
     ),
     // Google API keys.
-    ("google_api_key", r"\b(?P<s>AIza[0-9A-Za-z_\-]{35})"),
+    (
+        "google_api_key",
+        Guard::None,
+        r"\b(?P<s>AIza[0-9A-Za-z_\-]{35})",
+    ),
     // JWT-like base64url JSON.
     (
         "jwt",
+        Guard::None,
         r"\b(?P<s>eyJ[A-Za-z0-9_\-]{16,}(?:\.[A-Za-z0-9_\-]*){0,2})",
     ),
     // Bearer tokens in headers.
     (
         "bearer_token",
+        Guard::None,
         r"(?i)\bbearer\s+(?P<s>[A-Za-z0-9._~+/\-]{20,}=*)",
     ),
     // Passwords in URLs: scheme://user:password@host.
     (
         "url_password",
-        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\x22]+:(?P<s>[^\s@/'\x22]{3,})@",
+        Guard::None,
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@'\x22]*:(?P<s>[^\s@/'\x22]{3,})@",
+    ),
+    // A token as the user of a URL (`https://<key>@sentry.io/1`, `https://<token>@github.com`).
+    (
+        "url_token",
+        Guard::None,
+        r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://(?P<s>[A-Za-z0-9_\-]{20,})@",
     ),
     // A quoted value assigned to a secret-like name (any case, optional type annotation):
     // `password = "..."`, `"apiKey": "..."`, `const API_TOKEN: &str = "..."`, `secret := "..."`.
+    // The name must end with the secret word (`TOKEN_PATH`, `token_endpoint_auth_method` and
+    // `_TOKEN_PREFIX` name something else); an interpolated template (`f"{user}:{pw}"`) is code.
     (
         "assigned_secret",
-        r#"(?i)[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|auth[_\-]?key|private[_\-]?key|client[_\-]?secret|credentials?)[A-Za-z0-9_.\-]*["']?(?:\s*:\s*[&'A-Za-z_][&'A-Za-z0-9_\[\]<>., ]*?)?\s*(?::=|=>|=|:)\s*(?:[rbfu]{1,2})?["'`](?P<s>[^"'`\r\n]{3,})["'`]"#,
+        Guard::NotTemplate,
+        r#"(?i)[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|(?:api|access|auth|private|secret|signing|encryption|master|session)[_\-]?key|apikey|client[_\-]?secret|credentials?)(?:s|[0-9]+)?\b["']?(?:\s*:\s*[&'A-Za-z_][&'A-Za-z0-9_\[\]<>., ]*?)?\s*(?::=|=>|=|:)\s*(?:[rbfu]{1,2})?["'`](?P<s>[^"'`\r\n]{3,})["'`]"#,
     ),
     // An unquoted env-style value: `API_KEY=abc123`, `export DB_PASSWORD=...` (the value runs
-    // to the end of the line and holds no call parentheses).
+    // to the end of the line and holds no call parentheses; a name such as `AuthScheme.BEARER`
+    // or `DEFAULT_TOKEN` is code).
     (
         "assigned_secret",
-        r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|AUTH)[A-Z0-9_]*[ \t]*[=:][ \t]*(?P<s>[^\s'\x22#()]{6,})[ \t]*\r?$",
+        Guard::NotCode,
+        r"(?m)^[ \t]*(?:export[ \t]+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|(?:API|ACCESS|PRIVATE|SECRET|SIGNING|ENCRYPTION|MASTER|SESSION)_?KEY|AUTH)(?:S|_?[0-9]+)?[ \t]*[=:][ \t]*(?P<s>[^\s'\x22#()]{6,})[ \t]*\r?$",
     ),
     // The same in lower case, as config files write it (`password: hunter2`, `db.password =
     // s3cret!`); the value must not look like code (no call, no member access, no spaces).
     (
-        CONFIG_SECRET,
-        r"(?im)^[ \t]*[a-z0-9_.\-]*(?:password|passwd|passphrase|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|client[_\-]?secret)[a-z0-9_.\-]*[ \t]*[=:][ \t]*(?P<s>[^\s'\x22`#()\[\]{}<>,;]{6,})[ \t]*\r?$",
+        "assigned_secret",
+        Guard::NotCode,
+        r"(?im)^[ \t]*[a-z0-9_.\-]*(?:password|passwd|passphrase|secret|(?:api|access|private|secret|signing|encryption|master|session)[_\-]?key|client[_\-]?secret)(?:s|[0-9]+)?[ \t]*[=:][ \t]*(?P<s>[^\s'\x22`#()\[\]{}<>,;]{6,})[ \t]*\r?$",
     ),
-    // A long hex/base64 blob assigned to a key-ish name, quoted or not.
+    // A long hex/base64 blob assigned to a key-ish name, quoted or not (a long name without
+    // digits, such as `OAuthAuthorizationServerProvider`, is code).
     (
         "key_blob",
+        Guard::NeedsDigit,
         r#"(?i)[A-Za-z0-9_.\-]*(?:key|secret|token|salt|signature|auth|credential|passw|private|cert)[A-Za-z0-9_.\-]*["']?\s*(?::=|=>|=|:)\s*["'`]?(?P<s>[A-Za-z0-9+/_\-]{32,}={0,2})"#,
     ),
     // A line that is nothing but a long base64 run (the body of a key block cut elsewhere).
     (
         "key_blob",
+        Guard::None,
         r"(?m)^[ \t]*(?P<s>[A-Za-z0-9+/]{60,}={0,2})[ \t]*\r?$",
     ),
 ];
 
-/// Kind of the lower-case config rule: its value is kept when it reads as a name (`self.password`,
-/// `settings.SECRET_KEY`, `ApiKey`: letters, `_` and `.` only), which is code, not a secret.
-const CONFIG_SECRET: &str = "config_secret";
+/// When a pattern's match is kept after all: the checks a regex cannot express.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Always replaced.
+    None,
+    /// Kept when the value reads as code ([`reads_as_code`]).
+    NotCode,
+    /// Kept when the value is an interpolated template (`{...}`, `${...}`).
+    NotTemplate,
+    /// Kept when the value has no digit or reads as code.
+    NeedsDigit,
+}
+
+impl Guard {
+    fn keeps(self, value: &str) -> bool {
+        match self {
+            Guard::None => false,
+            Guard::NotCode => reads_as_code(value),
+            Guard::NotTemplate => value.contains('{') && value.contains('}'),
+            Guard::NeedsDigit => !value.bytes().any(|b| b.is_ascii_digit()) || reads_as_code(value),
+        }
+    }
+}
+
+/// Whether an unquoted value reads as a name in code rather than a secret: letters, `_` and `.`
+/// only, and a member access (`self.password`), a snake or screaming-snake name
+/// (`DEFAULT_TOKEN`) or a CamelCase type (`ApiKey`). `abcdefabcdef` and `hunter2` do not.
+fn reads_as_code(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    if bytes.is_empty()
+        || !bytes
+            .iter()
+            .all(|&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
+    {
+        return false;
+    }
+    let camel = bytes[0].is_ascii_uppercase() && bytes.iter().any(u8::is_ascii_lowercase);
+    camel || value.contains('.') || value.contains('_')
+}
 
 /// Kind under which [`redact_counted`] counts random-looking literals (see [`looks_random`]).
 pub const HIGH_ENTROPY: &str = "high_entropy";
@@ -113,16 +185,22 @@ const ENTROPY_CANDIDATE: &str = r#"(?:["'`](?P<q>[A-Za-z0-9+/=_\-.~]{20,})["'`])
 
 struct Redactor {
     any: RegexSet,
-    rules: Vec<(&'static str, Regex)>,
+    rules: Vec<(&'static str, Guard, Regex)>,
     entropy: Regex,
 }
 
 static REDACTOR: LazyLock<Redactor> = LazyLock::new(|| Redactor {
     // The patterns are constants covered by tests; failing to compile is a build-time bug.
-    any: RegexSet::new(PATTERNS.iter().map(|(_, p)| p)).expect("redaction patterns compile"),
+    any: RegexSet::new(PATTERNS.iter().map(|(_, _, p)| p)).expect("redaction patterns compile"),
     rules: PATTERNS
         .iter()
-        .map(|&(kind, p)| (kind, Regex::new(p).expect("redaction pattern compiles")))
+        .map(|&(kind, guard, p)| {
+            (
+                kind,
+                guard,
+                Regex::new(p).expect("redaction pattern compiles"),
+            )
+        })
         .collect(),
     entropy: Regex::new(ENTROPY_CANDIDATE).expect("entropy candidate pattern compiles"),
 });
@@ -145,16 +223,10 @@ pub fn redact_counted<'t>(text: &'t str, counts: &mut SecretCounts) -> Cow<'t, s
     let matched = redactor.any.matches(text);
     let mut out = Cow::Borrowed(text);
     for i in matched.iter() {
-        let (kind, rule) = &redactor.rules[i];
+        let (kind, guard, rule) = &redactor.rules[i];
         let mut found = 0;
         let replaced = rule.replace_all(&out, |caps: &Captures<'_>| {
-            if *kind == CONFIG_SECRET
-                && caps.name("s").is_some_and(|v| {
-                    v.as_str()
-                        .bytes()
-                        .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
-                })
-            {
+            if caps.name("s").is_some_and(|v| guard.keeps(v.as_str())) {
                 return caps.get(0).map_or(String::new(), |m| m.as_str().to_owned());
             }
             let replacement = replacement(caps);
@@ -373,6 +445,40 @@ mod tests {
         let body = "    MIIEowIBAAKCAQEAv5x0ZpYk3N8zQ1bV2c4R7s9tU0wXyZaBcDeFgHiJkLmNoPqRsTuVwXyZ12345678\n";
         check(body, "    <redacted>\n");
     }
+    #[test]
+    fn names_that_mention_secrets_are_code() {
+        for code in [
+            "token_endpoint_auth_method=\"client_secret_basic\",",
+            "TOKEN_PATH = \"/token\"",
+            "_TOKEN_PREFIX = \"mcp_\"",
+            "credentials = f\"{client_id}:{client_secret}\"",
+            "url = extract_resource_metadata_from_www_auth(response)",
+            "    auth_server_provider: OAuthAuthorizationServerProvider[Any] | None = None,",
+            "AUTH_SCHEME = AuthScheme.BEARER\n",
+            "ACCESS_TOKEN = DEFAULT_TOKEN\n",
+        ] {
+            check(code, code);
+        }
+        check(
+            "SECRET_KEY = \"django-insecure-abc123\"",
+            "SECRET_KEY = \"<redacted>\"",
+        );
+    }
+
+    #[test]
+    fn tokens_in_urls() {
+        check(
+            "url = \"redis://:h7Kq2Zx9Lm4Vr8Tp@cache:6379/0\"",
+            "url = \"redis://:<redacted>@cache:6379/0\"",
+        );
+        check(
+            "dsn: https://4f9c2e7a1b8d4e6f9a3c5b7d2e1f0a8c@o1.ingest.sentry.io/2",
+            "dsn: https://<redacted>@o1.ingest.sentry.io/2",
+        );
+        check("git@github.com:org/repo.git", "git@github.com:org/repo.git");
+        check("ssh://git@host/repo", "ssh://git@host/repo");
+    }
+
     #[test]
     fn config_values_and_code_that_names_secrets() {
         check("password: hunter2hunter\n", "password: <redacted>\n");

@@ -1,0 +1,378 @@
+//! `moat dataset build PATH... --out DIR`: a fine-tuning data set from a team's git repositories.
+//!
+//! Owns: reading the tracked files of each repository (`git ls-files`), dropping what must never
+//! be trained on (secret-bearing files by name, binary and non-UTF-8 files, files too large to
+//! be code), scrubbing secrets from the rest with the index's redaction ([`moat_index::redact_counted`]:
+//! patterns and entropy, counted by kind, never printed), marking recently changed files, and
+//! handing the result to the model pipeline's `dataset_build.py` (curation shared with the
+//! pre-training corpus: quality filters, exact and near dedup; held-out split by file; FIM
+//! samples in the base model's own template and tokenizer; the report).
+//! Must not: write a secret anywhere (the hand-over file holds only scrubbed text and lives in a
+//! temporary folder that is removed), or leave a half-written data set at `--out` (everything is
+//! written to a temporary sibling that is renamed at the end).
+//!
+//! Deterministic: files are read in `git ls-files` order, recency is measured from the HEAD
+//! commit's date (not the clock), and the pipeline's choices are seeded by file names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use moat_syntax::Language;
+use serde::Serialize;
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Local git repositories (their tracked files are read; untracked and ignored files never).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The data set folder to write (replaced atomically when it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The model the data set is for: an installed model's name (`moat model list`) or a model
+    /// folder. Its FIM template and tokenizer shape the samples. Default: the default model.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Fraction of files held out for evaluation (chosen by a hash of repository and path).
+    #[arg(long, default_value_t = 0.1)]
+    pub heldout: f64,
+    /// Files changed in the last N days before the HEAD commit count `--recent-weight` times
+    /// (0: no weighting).
+    #[arg(long, default_value_t = 0)]
+    pub recent_days: u32,
+    /// How many samples a recently changed file gives (each with its own cursor).
+    #[arg(long, default_value_t = 2)]
+    pub recent_weight: u32,
+    /// Most tokens per sample (longer files give several samples, cut at line ends).
+    #[arg(long, default_value_t = 1024)]
+    pub seq_len: usize,
+    /// Seed of the FIM cursor choice (the same seed and files give the same data set).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Files larger than this are dropped without being read.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_file_bytes: u64,
+    /// Python with the model pipeline installed (default: MOAT_PYTHON, else
+    /// model-assets/train/.venv/bin/python next to or above the binary).
+    #[arg(long)]
+    pub python: Option<PathBuf>,
+}
+
+/// One file handed to the pipeline (already scrubbed).
+#[derive(Serialize)]
+struct FileRecord<'a> {
+    repo: &'a str,
+    path: &'a str,
+    language: &'a str,
+    license: &'a str,
+    recent: bool,
+    content: &'a str,
+}
+
+/// What reading the repositories found, handed to the pipeline for the report.
+#[derive(Default, Serialize)]
+struct Gathered {
+    repos: Vec<RepoInfo>,
+    tracked_files: usize,
+    /// Files dropped before curation, by reason.
+    dropped: BTreeMap<&'static str, usize>,
+    /// Secrets scrubbed, by kind (counts only).
+    secrets_scrubbed: BTreeMap<&'static str, usize>,
+    files_with_secrets_scrubbed: usize,
+}
+
+#[derive(Serialize)]
+struct RepoInfo {
+    name: String,
+    /// The repository's folder (the pipeline reads its licence file).
+    root: PathBuf,
+    head: String,
+    tracked_files: usize,
+    recent_files: usize,
+}
+
+/// Runs `git -C dir args...` and returns its stdout.
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .context("cannot run git (is it installed?)")?;
+    if !output.status.success() {
+        bail!("{}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(output.stdout)
+}
+
+/// The repository's top folder; a clear error when `path` is not in a git repository.
+fn repo_root(path: &Path) -> Result<PathBuf> {
+    if !path.is_dir() {
+        bail!(
+            "{} is not a folder (moat dataset build reads git repositories)",
+            path.display()
+        );
+    }
+    let top = git(path, &["rev-parse", "--show-toplevel"]).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not a git repository (moat dataset build reads the tracked files of git \
+             repositories; run `git init` and commit, or pass the repository's folder)",
+            path.display()
+        )
+    })?;
+    Ok(PathBuf::from(String::from_utf8_lossy(&top).trim()))
+}
+
+/// Paths changed in commits of the last `days` days before HEAD's commit date.
+fn recent_files(root: &Path, days: u32) -> Result<BTreeSet<String>> {
+    if days == 0 {
+        return Ok(BTreeSet::new());
+    }
+    let head_time = git(root, &["log", "-1", "--format=%ct"])?;
+    let head_time: i64 = String::from_utf8_lossy(&head_time)
+        .trim()
+        .parse()
+        .context("git log gave no commit time")?;
+    let since = head_time - i64::from(days) * 86_400;
+    let log = git(
+        root,
+        &[
+            "log",
+            &format!("--since={since}"),
+            "--name-only",
+            "--format=",
+            "-z",
+        ],
+    )?;
+    Ok(String::from_utf8_lossy(&log)
+        .split(['\0', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A name for the repository: its folder's name, made unique among the repositories given.
+fn repo_name(root: &Path, taken: &BTreeSet<String>) -> String {
+    let base = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    let mut name = base.clone();
+    let mut k = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{k}");
+        k += 1;
+    }
+    name
+}
+
+/// Reads the repositories, scrubs secrets, and writes the pipeline's input (`files.jsonl`).
+fn gather(args: &BuildArgs, work: &Path) -> Result<Gathered> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(work.join("files.jsonl"))
+            .with_context(|| format!("cannot write in {}", work.display()))?,
+    );
+    let mut gathered = Gathered::default();
+    let mut names = BTreeSet::new();
+    let mut roots = BTreeSet::new();
+    for path in &args.paths {
+        let root = repo_root(path)?;
+        if !roots.insert(root.clone()) {
+            continue;
+        }
+        let name = repo_name(&root, &names);
+        names.insert(name.clone());
+        let listed = git(&root, &["ls-files", "-z", "--cached"])?;
+        let tracked: Vec<String> = String::from_utf8_lossy(&listed)
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if tracked.is_empty() {
+            bail!(
+                "{} has no tracked files (an empty repository): commit some code first",
+                root.display()
+            );
+        }
+        let head = git(&root, &["rev-parse", "HEAD"])
+            .map(|h| String::from_utf8_lossy(&h).trim().to_owned())
+            .unwrap_or_default();
+        let recent = recent_files(&root, args.recent_days)?;
+        let mut info = RepoInfo {
+            name: name.clone(),
+            root: root.clone(),
+            head,
+            tracked_files: tracked.len(),
+            recent_files: 0,
+        };
+        gathered.tracked_files += tracked.len();
+        for rel in &tracked {
+            let why = read_one(&root, rel, args, &mut gathered, |language, content| {
+                let is_recent = recent.contains(rel);
+                info.recent_files += usize::from(is_recent);
+                let record = FileRecord {
+                    repo: &name,
+                    path: rel,
+                    language,
+                    license: "",
+                    recent: is_recent,
+                    content,
+                };
+                serde_json::to_writer(&mut out, &record)?;
+                out.write_all(b"\n")?;
+                Ok(())
+            })?;
+            if let Some(why) = why {
+                *gathered.dropped.entry(why).or_default() += 1;
+            }
+        }
+        gathered.repos.push(info);
+    }
+    out.flush()?;
+    Ok(gathered)
+}
+
+/// Reads one tracked file; `Ok(Some(reason))` when it is dropped, else hands its scrubbed text
+/// to `keep`.
+fn read_one(
+    root: &Path,
+    rel: &str,
+    args: &BuildArgs,
+    gathered: &mut Gathered,
+    keep: impl FnOnce(&str, &str) -> Result<()>,
+) -> Result<Option<&'static str>> {
+    if moat_index::is_secret_file(rel) {
+        return Ok(Some("secret_file"));
+    }
+    let path = root.join(rel);
+    let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        // Tracked but deleted in the work tree.
+        return Ok(Some("missing"));
+    };
+    if !meta.is_file() {
+        return Ok(Some("not_a_file"));
+    }
+    let Some(language) = Language::from_path(&path) else {
+        return Ok(Some("not_source"));
+    };
+    if meta.len() > args.max_file_bytes {
+        return Ok(Some("too_large"));
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.contains(&0) {
+        return Ok(Some("binary"));
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Ok(Some("not_utf8"));
+    };
+    let mut counts = moat_index::SecretCounts::new();
+    let scrubbed = moat_index::redact_counted(&text, &mut counts);
+    if !counts.is_empty() {
+        gathered.files_with_secrets_scrubbed += 1;
+        for (kind, n) in counts {
+            *gathered.secrets_scrubbed.entry(kind).or_default() += n;
+        }
+    }
+    keep(language.name(), &scrubbed)?;
+    Ok(None)
+}
+
+/// The model a data set is for: a folder with `model.toml`, an installed model's name, or (none
+/// given) the default model.
+pub(crate) fn resolve_model(base: Option<&str>) -> Result<PathBuf> {
+    let Some(base) = base else {
+        return crate::default_model()
+            .context("no default model is installed: pass --base NAME (see `moat model list`)");
+    };
+    let as_path = Path::new(base);
+    if as_path.join("model.toml").is_file() {
+        return Ok(as_path.to_path_buf());
+    }
+    if let Some(folder) = moat_model::models_dir().map(|d| d.join(base))
+        && folder.join("model.toml").is_file()
+    {
+        return Ok(folder);
+    }
+    bail!(
+        "no model {base:?}: neither a model folder nor an installed model (see `moat model list`)"
+    )
+}
+
+pub fn run(args: &BuildArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    if !(0.0..1.0).contains(&args.heldout) {
+        bail!("--heldout must be at least 0 and below 1");
+    }
+    let base = resolve_model(args.base.as_deref())?;
+    let pipeline = crate::model_cmd::pipeline_dir().context(
+        "model-assets/train/dataset_build.py not found next to or above the moat binary",
+    )?;
+    let python = crate::model_cmd::python(args.python.as_deref(), &pipeline)?;
+    let out = std::path::absolute(&args.out)
+        .with_context(|| format!("bad output path {}", args.out.display()))?;
+    let parent = out
+        .parent()
+        .context("the output folder has no parent folder")?
+        .to_path_buf();
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(".moat-dataset-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a temporary folder in {}", parent.display()))?;
+    let gathered = gather(args, work.path())?;
+    std::fs::write(
+        work.path().join("gathered.json"),
+        serde_json::to_vec_pretty(&gathered)?,
+    )?;
+    let staged = work.path().join("dataset");
+    let mut cmd = Command::new(&python);
+    cmd.arg(pipeline.join("dataset_build.py"))
+        .arg("--files")
+        .arg(work.path().join("files.jsonl"))
+        .arg("--gathered")
+        .arg(work.path().join("gathered.json"))
+        .arg("--base")
+        .arg(&base)
+        .arg("--out")
+        .arg(&staged)
+        .arg("--heldout")
+        .arg(args.heldout.to_string())
+        .arg("--recent-weight")
+        .arg(args.recent_weight.to_string())
+        .arg("--seq-len")
+        .arg(args.seq_len.to_string())
+        .arg("--seed")
+        .arg(args.seed.to_string());
+    let status = cmd
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .status()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !status.success() {
+        bail!(
+            "the data set pipeline failed (exit status {}); nothing was written to {}",
+            status.code().unwrap_or(-1),
+            out.display()
+        );
+    }
+    // Swap the finished data set in: the old one (if any) is removed only once the new one is
+    // in place.
+    let old = work.path().join("replaced");
+    if out.exists() {
+        std::fs::rename(&out, &old)
+            .with_context(|| format!("cannot move the old {} aside", out.display()))?;
+    }
+    std::fs::rename(&staged, &out)
+        .with_context(|| format!("cannot move the data set to {}", out.display()))?;
+    eprintln!(
+        "moat dataset build: {} ready in {:.1} s (report: {})",
+        out.display(),
+        started.elapsed().as_secs_f64(),
+        out.join("report.json").display()
+    );
+    Ok(())
+}
