@@ -11,6 +11,8 @@ editors="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$editors/.." && pwd)"
 export MOAT_BIN="${MOAT_BIN:-${CARGO_TARGET_DIR:-$repo/target}/debug/moat}"
 export MOAT_MODEL="${MOAT_MODEL:-$repo/model-assets/tiny-llama}"
+# The servers the editors start record feedback (docs/feedback.md) here, not in the user's data dir.
+export MOAT_FEEDBACK_DIR="${MOAT_FEEDBACK_DIR:-$(mktemp -d -t moat-editor-feedback-XXXXXX)}"
 suites="${MOAT_EDITORS:-neovim helix vscode}"
 log_dir="${MOAT_EDITOR_LOGS:-$editors/test-artifacts}"
 mkdir -p "$log_dir"

@@ -747,6 +747,48 @@ TYPING_CASES = [
 ]
 
 
+def run_feedback_case(args, tmp: Path, name: str) -> str:
+    """Feedback as Helix leaves it (docs/feedback.md). Helix 25.x does not run an item's command
+    (helix-editor/helix#15585), so the server learns the outcome from the text: the accepted item,
+    whole at its place, is seen by the next request; a suggestion typed past is dismissed. Nothing
+    of the source text is written by default."""
+    feedback = tmp / "feedback"
+    original = "import os\n\ndef read_file(path):\n    with open(path) as f:\n        return f.re"
+    path = tmp / f"{name}.py"
+    path.write_text(original, encoding="utf-8")
+    env = {"MOAT_FEEDBACK": "1", "MOAT_FEEDBACK_DIR": str(feedback)}
+    server = Server(moat_cmd(args), tmp / f"{name}.moat.log", env=env)
+    try:
+        server.initialize(HELIX_CAPABILITIES, {"maxTokens": 48, "maxLines": 4}, tmp, "helix")
+        server.wait_ready()
+        buf = HelixBuffer(server, path, original, len(original), "python")
+        items = buf.completion(1).get("items") or []
+        if not items:
+            raise Failure("no completion item")
+        if (items[0].get("command") or {}).get("command") != "moat.suggestionAccepted":
+            raise Failure(f"the item carries no accept command: {items[0]}")
+        buf.accept(items[0])  # Enter: the edit is applied, the command is not run
+        buf.completion(1)  # the next request sees the accepted text
+        buf.type("\n# ")
+        buf.completion(1)  # whatever was suggested after the accept was typed past
+    finally:
+        server.close()
+    log = feedback / "feedback.jsonl"
+    if not log.is_file():
+        raise Failure(f"no feedback written to {log}")
+    text = log.read_text(encoding="utf-8")
+    records = [json.loads(line) for line in text.splitlines()]
+    got = [(r["method"], r["outcome"], r["signal"], r["client"]) for r in records]
+    if not got or got[0] != ("completion", "accepted", "next_request", "helix"):
+        raise Failure(f"expected the accepted item first, recorded {got}")
+    if any(o == "accepted" for _, o, _, _ in got[1:]):
+        raise Failure(f"only the first item was accepted, recorded {got}")
+    for line in original.splitlines():
+        if len(line.strip()) > 8 and line.strip() in text:
+            raise Failure(f"source text {line.strip()!r} in the feedback file")
+    return ", ".join(f"{m} {o} ({s})" for m, o, s, _ in got)
+
+
 def check_languages_toml() -> str:
     """editors/helix/languages.toml: valid TOML, moat defined and added to every language."""
     import tomllib
@@ -820,6 +862,7 @@ def main() -> int:
             sys.stdout.flush()
         extra = [(name, run_typing_case, case) for name, case in TYPING_CASES]
         extra.append(("no request on entering insert mode or after a space", run_no_request_on_insert_case, {}))
+        extra.append(("feedback: accept seen from the text, no source text", run_feedback_case, {}))
         for name, run, case in extra:
             if args.only and args.only not in name:
                 continue

@@ -617,6 +617,16 @@ tests[#tests + 1] = {
 
 -- Runner ---------------------------------------------------------------------------------------
 
+-- Feedback (issue 15) lives in its own file and uses the helpers above.
+local feedback_tests = dofile(vim.env.MOAT_NVIM_ROOT .. '/test/feedback.lua')({
+  tmp = tmp, WAIT_MS = WAIT_MS, wait_for = wait_for, eq = eq, write_file = write_file,
+  ghost_accept_flow = ghost_accept_flow, accept_completion_item = accept_completion_item,
+  COMPLETION_ENABLE = COMPLETION_ENABLE, LINES = LINES, SINGLE = SINGLE, ADD = ADD,
+})
+for _, t in ipairs(feedback_tests) do
+  tests[#tests + 1] = t
+end
+
 local only = _G.arg or {}
 local passed, failed, skipped = 0, 0, 0
 local version = vim.fn.system({ nvim, '--version' }):match('NVIM v[^\n]*') or nvim

@@ -5,7 +5,8 @@
 --- * TextChangedI / CursorMovedI / InsertEnter: (re)start the debounce timer, cancel the request
 ---   in flight; typing that matches the shown suggestion keeps the rest of it on screen.
 --- * Any other edit, cursor move, <Esc>, leaving insert mode or the buffer: hide it.
---- * accept(): inserts it (nvim_buf_set_text) and puts the cursor after it.
+--- * accept(): inserts it (nvim_buf_set_text), puts the cursor after it and runs the item's
+---   command (`moat.suggestionAccepted`: the server records the acceptance, docs/feedback.md).
 local M = {}
 
 local api = vim.api
@@ -20,6 +21,8 @@ M.ns = api.nvim_create_namespace('moat.ghost')
 ---@field lines string[] the suggestion, split into lines
 ---@field after string the line's text after end_col when it was shown
 ---@field extmark integer
+---@field command? table the item's command, run on accept
+---@field client_id integer
 
 ---@class moat.BufState
 ---@field bufnr integer
@@ -206,6 +209,8 @@ local function show(s, item, client, req)
     end_col = end_col,
     lines = vim.split(text, '\n', { plain = true }),
     after = line:sub(end_col + 1),
+    command = item.command,
+    client_id = client.id,
   }
   draw(s)
 end
@@ -373,6 +378,24 @@ function M.visible(bufnr)
   return M.current(bufnr) ~= nil
 end
 
+--- Runs the accepted item's command, as Neovim's own completion does after inserting an item:
+--- the server learns the suggestion was accepted (feedback, docs/feedback.md).
+local function report_accepted(shown, bufnr)
+  if type(shown.command) ~= 'table' or type(shown.command.command) ~= 'string' then
+    return
+  end
+  local client = vim.lsp.get_client_by_id(shown.client_id)
+  if not client then
+    return
+  end
+  if has_011 then
+    client:exec_cmd(shown.command, { bufnr = bufnr })
+  else
+    local params = { command = shown.command.command, arguments = shown.command.arguments }
+    client.request('workspace/executeCommand', params, function() end, bufnr)
+  end
+end
+
 --- Inserts the shown suggestion; false when none is shown.
 function M.accept()
   local bufnr = api.nvim_get_current_buf()
@@ -389,6 +412,7 @@ function M.accept()
   local row = shown.row + #shown.lines -- 1-based row of the last inserted line
   local col = (#shown.lines == 1 and shown.col or 0) + #last
   api.nvim_win_set_cursor(0, { row, col })
+  report_accepted(shown, bufnr)
   return true
 end
 
