@@ -55,6 +55,30 @@ async function waitFor(what, timeoutMs, fn) {
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? ` (${last.message})` : ''}`);
 }
 
+// Feedback (docs/feedback.md): the editor's moat records into a folder of the test's own.
+function feedbackEnv(tmp) {
+  return { MOAT_FEEDBACK: '1', MOAT_FEEDBACK_DIR: path.join(tmp, 'feedback') };
+}
+
+// Waits for a record of ghost text accepted through its item's command; returns a note.
+async function feedbackAccepted(tmp, waitFor) {
+  const file = path.join(tmp, 'feedback', 'feedback.jsonl');
+  let records = [];
+  await waitFor('an accepted record in the feedback file', 10000, () => {
+    if (!fs.existsSync(file)) return false;
+    records = fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l));
+    return records.some((r) => r.method === 'inline' && r.outcome === 'accepted' && r.signal === 'command');
+  }).catch((e) => {
+    throw new Error(`${e.message}; recorded: ${JSON.stringify(records)}`);
+  });
+  if (records.some((r) => r.source)) throw new Error('source text recorded though feedbackSourceText is off');
+  return records.map((r) => `${r.method} ${r.outcome} (${r.signal}, ${r.client})`).join(', ');
+}
+
 const results = [];
 let page;
 async function step(name, fn) {
@@ -157,7 +181,12 @@ async function main() {
       ],
       {
         stdio: ['ignore', serverLog, serverLog],
-        env: { ...process.env, MOAT_LOG: 'info', MOAT_TEST_LOAD_DELAY_MS: String(LOAD_DELAY_MS) },
+        env: {
+          ...process.env,
+          MOAT_LOG: 'info',
+          MOAT_TEST_LOAD_DELAY_MS: String(LOAD_DELAY_MS),
+          ...feedbackEnv(tmp),
+        },
       },
     );
     await waitFor('code-server to listen', 60000, () =>
@@ -299,6 +328,10 @@ async function main() {
       await waitFor('the saved file to hold the suggestion', 10000, () => fs.readFileSync(file, 'utf8') === expected);
       await page.screenshot({ path: path.join(artifacts, 'vscode-accepted.png') });
     });
+
+    await step('the server recorded the acceptance: VS Code ran the inline item\'s command', async () =>
+      feedbackAccepted(tmp, waitFor),
+    );
 
     await step('clicking the status bar item disables suggestions (moat.enable = false)', async () => {
       await page.locator('.statusbar-item', { hasText: 'moat' }).first().click();
