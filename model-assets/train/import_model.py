@@ -77,6 +77,9 @@ FIM_FAMILIES = [
     ("deepseek", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", None),
     ("codellama", "▁<PRE>", "▁<SUF>", "▁<MID>", None),
 ]
+# Repository-name tokens (Qwen2.5-Coder, StarCoder2): with the file separator they make the
+# repository-level prompt format.
+REPO_NAME_TOKENS = ["<|repo_name|>", "<repo_name>"]
 # Tokens that end a suggestion when the vocabulary has them (besides EOS).
 STOP_CANDIDATES = ["<|endoftext|>", "<|im_end|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>",
                    "<file_sep>", "<|end_of_text|>", "<|eot_id|>", "<｜end▁of▁sentence｜>",
@@ -409,6 +412,13 @@ def special_tokens(tokenizer_json: Path, hf_tok, cfg: dict) -> dict:
     if family:
         out.update(fim_prefix=family[1], fim_suffix=family[2], fim_middle=family[3],
                    file_separator=family[4] if family[4] and family[4] in vocab else "")
+    # Repository-level context: the layout the model was trained on when its vocabulary has the
+    # tokens for it (docs/model-manifest.md, [context]).
+    if out.get("file_separator"):
+        out["repo_name"] = next((t for t in REPO_NAME_TOKENS if t in vocab), "")
+        out["context_format"] = "repository" if out["repo_name"] else "file-separator"
+    else:
+        out["context_format"] = "comments"
     if not stops:
         raise ImportError_("the tokenizer has no end-of-text token moat could stop at")
     return out
@@ -429,7 +439,7 @@ def write_manifest(out: Path, name: str, cfg: dict, io: dict, onnx_name: str, co
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     mode = "psm" if template == "psm" else "spm"
     fim = ""
-    for k in ("fim_prefix", "fim_suffix", "fim_middle", "file_separator"):
+    for k in ("fim_prefix", "fim_suffix", "fim_middle", "file_separator", "repo_name"):
         if tokens.get(k):
             fim += f"{k} = {q(tokens[k])}\n"
     text = f"""# moat model manifest (schema: docs/model-manifest.md).
@@ -450,6 +460,10 @@ stop = [{", ".join(q(s) for s in tokens["stop"])}]
 # Chosen by measurement on the import's built-in task set (import.json has the figures).
 mode = "{mode}"
 template = {q(TEMPLATES[template])}
+
+[context]
+# How other files of the repository are laid out before the current file's FIM prompt.
+format = "{tokens.get("context_format", "comments")}"
 
 [onnx]
 layout = "gqa-shared"

@@ -166,6 +166,7 @@ def test_import_gguf_qwen2(tmp_path, qwen_gguf):
     assert report["template"]["chosen"] in ("spm", "psm", "prefix")
     manifest = (out / "model.toml").read_text()
     assert 'fim_prefix = "<|fim_prefix|>"' in manifest and "num_layers = 2" in manifest
+    assert "[context]\n" in manifest and "\nformat = " in manifest   # repository-context layout
     assert (models / "default").resolve() == out.resolve()
     assert "ready in" in r.stderr and "[8/8] commit" in r.stderr
 

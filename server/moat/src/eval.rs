@@ -36,7 +36,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use moat_complete::{CompletionInput, CompletionSettings, Snippet, complete};
 use moat_index::Index;
-use moat_model::{Backend, CancelToken, ModelError, OnnxBackend, OnnxOptions, RemoteBackend};
+use moat_model::{
+    Backend, CancelToken, ContextFormat, ModelError, OnnxBackend, OnnxOptions, RemoteBackend,
+};
 use moat_syntax::{Language, SyntaxTree};
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +80,35 @@ pub struct EvalArgs {
     /// Use the manifest's `[remote]` server even when it also has `[onnx]`.
     #[arg(long)]
     remote: bool,
+    /// Lay repository context out in this format instead of the model's (to compare layouts).
+    #[arg(long, value_enum)]
+    context_format: Option<FormatArg>,
+}
+
+/// `--context-format`: the manifest's `context.format` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Repository,
+    FileSeparator,
+    Comments,
+}
+
+impl From<FormatArg> for ContextFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Repository => ContextFormat::Repository,
+            FormatArg::FileSeparator => ContextFormat::FileSeparator,
+            FormatArg::Comments => ContextFormat::Comments,
+        }
+    }
+}
+
+/// The name a workspace opened at the task's repository would have: its folder's name.
+fn repo_label(repo: &str) -> Option<String> {
+    Path::new(repo)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -350,6 +381,9 @@ pub struct TaskResult {
     pub latency_ms: f64,
     pub prompt_tokens: usize,
     pub generated_tokens: usize,
+    /// The repository snippets the task got, as `path (bytes)`, least useful first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -476,6 +510,16 @@ pub fn run_task(
         ContextMode::Repo => provider(task, &text, cursor),
         _ => Vec::new(),
     };
+    if std::env::var_os("MOAT_EVAL_SHOW_CONTEXT").is_some() {
+        for s in &snippets {
+            eprintln!("--- {} :: {}\n{}", task.id, s.path, s.text);
+        }
+    }
+    // The server names the prompt's repository after its workspace folder.
+    let settings = &CompletionSettings {
+        repo_name: task.repo.as_deref().and_then(repo_label),
+        ..settings.clone()
+    };
     backend.reset();
     let started = std::time::Instant::now();
     let tree = language.and_then(|l| SyntaxTree::parse(l, &text));
@@ -507,6 +551,10 @@ pub fn run_task(
         latency_ms,
         prompt_tokens,
         generated_tokens,
+        context: snippets
+            .iter()
+            .map(|s| format!("{} ({} B)", s.path, s.text.len()))
+            .collect(),
         error,
     })
 }
@@ -579,6 +627,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let settings = CompletionSettings {
         max_new_tokens: args.max_tokens,
         repo_context_share: args.repo_share.unwrap_or(defaults.repo_context_share),
+        context_format: args.context_format.map(ContextFormat::from),
         ..defaults
     };
     let repository = RepositoryContext::new(
@@ -592,6 +641,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         format!(
             "pipeline settings: server defaults, max_new_tokens = {}, repo_context_share = {}",
             settings.max_new_tokens, settings.repo_context_share
+        ),
+        format!(
+            "context format: {}",
+            match settings.context_format {
+                Some(f) => format!("{f:?} (--context-format)"),
+                None => format!(
+                    "{:?} (the model's)",
+                    backend.backend().tokenizer().context_format()
+                ),
+            }
         ),
     ];
     if args.context == ContextMode::Repo {

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use moat_model::{Backend, CancelToken, GenerateRequest, Healing, ModelError, ModelTokenizer};
+use moat_model::{
+    Backend, CancelToken, ContextFormat, GenerateRequest, Healing, ModelError, ModelTokenizer,
+};
 use moat_syntax::{Language, SyntaxTree};
 
 use crate::extent::Extent;
@@ -28,6 +30,12 @@ pub struct CompletionSettings {
     /// on models whose context cannot hold the full windows plus context (a 512-token model:
     /// without it the windows fill the prompt and no snippet ever fits).
     pub repo_context_share: f32,
+    /// The workspace's name: with the `repository` context format, the prompt opens with
+    /// `<|repo_name|>name` as in the model's repository-level training data.
+    pub repo_name: Option<String>,
+    /// How other files are laid out; `None` = the model's (`ModelTokenizer::context_format`).
+    /// Set only to compare layouts (`moat eval --context-format`).
+    pub context_format: Option<ContextFormat>,
 }
 
 impl Default for CompletionSettings {
@@ -42,6 +50,8 @@ impl Default for CompletionSettings {
             skip_in_strings: false,
             file_context: true,
             repo_context_share: 0.3,
+            repo_name: None,
+            context_format: None,
         }
     }
 }
@@ -158,15 +168,17 @@ pub fn complete(
         snippets.push(own);
     }
     let line_comment = input.language.and_then(|l| l.line_comment());
-    let mut context_ids = Vec::new();
     let room = context_limit.saturating_sub(windows.prefix_ids.len() + windows.suffix_ids.len());
-    for snippet in snippets.iter().rev() {
-        let ids = render_snippet(tokenizer, snippet, line_comment);
-        if context_ids.len() + ids.len() > room {
-            continue; // a smaller, less useful one may still fit
-        }
-        context_ids.splice(0..0, ids);
-    }
+    let layout = Layout {
+        tokenizer,
+        format: settings
+            .context_format
+            .unwrap_or_else(|| tokenizer.context_format()),
+        repo_name: settings.repo_name.as_deref(),
+        current_path: input.path,
+        line_comment,
+    };
+    let context_ids = layout.render(&snippets, room);
 
     // Token healing: back up over the prefix's last token (and the whitespace tokens before the
     // cursor); generation must re-generate those bytes first.
@@ -322,32 +334,96 @@ pub(crate) fn file_context(
     })
 }
 
-/// A snippet as prompt tokens: `<file_sep>path\ncode` when the model has a file separator,
-/// else path-labelled and commented out in the file's language.
-fn render_snippet(
-    tokenizer: &moat_model::ModelTokenizer,
-    snippet: &Snippet,
-    line_comment: Option<&str>,
-) -> Vec<u32> {
-    match (tokenizer.file_separator(), line_comment) {
-        (Some(sep), _) => {
-            let mut ids = vec![sep];
-            ids.extend(tokenizer.encode(&format!(
-                "{}\n{}\n",
-                snippet.path,
-                snippet.text.trim_end()
-            )));
-            ids
-        }
-        (None, Some(c)) => {
-            let mut s = format!("{c} {}\n", snippet.path);
-            for line in snippet.text.trim_end().lines() {
-                s.push_str(&format!("{c} {line}\n"));
+/// How repository context becomes prompt tokens before the FIM template.
+struct Layout<'a> {
+    tokenizer: &'a ModelTokenizer,
+    format: ContextFormat,
+    repo_name: Option<&'a str>,
+    current_path: Option<&'a str>,
+    line_comment: Option<&'a str>,
+}
+
+impl Layout<'_> {
+    /// The context for `snippets` (least useful first) within `room` tokens: the most useful
+    /// ones that fit, in their order, so the most useful ends nearest the current file. Nothing
+    /// at all when no snippet fits (no repository header without content).
+    fn render(&self, snippets: &[Snippet], room: usize) -> Vec<u32> {
+        let (header, footer) = self.frame();
+        let Some(room) = room.checked_sub(header.len() + footer.len()) else {
+            return Vec::new();
+        };
+        let mut body: Vec<Vec<u32>> = Vec::new();
+        let mut used = 0;
+        for snippet in snippets.iter().rev() {
+            let ids = self.snippet(snippet);
+            if used + ids.len() > room {
+                continue; // a smaller, less useful one may still fit
             }
-            tokenizer.encode(&s)
+            used += ids.len();
+            body.push(ids);
         }
-        (None, None) => {
-            tokenizer.encode(&format!("{}\n{}\n", snippet.path, snippet.text.trim_end()))
+        if body.is_empty() {
+            return Vec::new();
+        }
+        let mut out = header;
+        for ids in body.into_iter().rev() {
+            out.extend(ids);
+        }
+        out.extend(footer);
+        out
+    }
+
+    /// What opens and closes the context: in the repository format, `<|repo_name|>name\n` and
+    /// `<|file_sep|>current-path\n` (the current file's FIM prompt follows as its content).
+    fn frame(&self) -> (Vec<u32>, Vec<u32>) {
+        let t = self.tokenizer;
+        match (self.format, t.repo_name(), t.file_separator()) {
+            (ContextFormat::Repository, Some(repo), Some(sep)) => {
+                let header = match self.repo_name {
+                    Some(name) if !name.trim().is_empty() => {
+                        let mut ids = vec![repo];
+                        ids.extend(t.encode(&format!("{}\n", name.trim())));
+                        ids
+                    }
+                    _ => Vec::new(),
+                };
+                let footer = match self.current_path {
+                    Some(path) if !path.is_empty() => {
+                        let mut ids = vec![sep];
+                        ids.extend(t.encode(&format!("{path}\n")));
+                        ids
+                    }
+                    _ => Vec::new(),
+                };
+                (header, footer)
+            }
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// One snippet: `<file_sep>path\ncode\n` with a file separator, else path-labelled and
+    /// commented out in the file's language.
+    fn snippet(&self, snippet: &Snippet) -> Vec<u32> {
+        let t = self.tokenizer;
+        let code = snippet.text.trim_end();
+        let separator = match self.format {
+            ContextFormat::Repository | ContextFormat::FileSeparator => t.file_separator(),
+            ContextFormat::Comments => None,
+        };
+        match (separator, self.line_comment) {
+            (Some(sep), _) => {
+                let mut ids = vec![sep];
+                ids.extend(t.encode(&format!("{}\n{code}\n", snippet.path)));
+                ids
+            }
+            (None, Some(c)) => {
+                let mut s = format!("{c} {}\n", snippet.path);
+                for line in code.lines() {
+                    s.push_str(&format!("{c} {line}\n"));
+                }
+                t.encode(&s)
+            }
+            (None, None) => t.encode(&format!("{}\n{code}\n", snippet.path)),
         }
     }
 }

@@ -668,3 +668,109 @@ fn qwen_forced_choice_decode_yields_the_statement_not_a_line_break() {
         }
     }
 }
+
+/// The tiny test model with a `<|repo_name|>` token added to its vocabulary (id 2048), as
+/// Qwen2.5-Coder's has: its context format is then `repository` without a manifest field.
+fn tokenizer_with_repo_name() -> ModelTokenizer {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("moat-complete-repo-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = std::fs::read_to_string(assets().join("tokenizer.json")).unwrap();
+    let json = json.replacen(
+        "\"added_tokens\": [",
+        "\"added_tokens\": [\n    {\"id\": 2048, \"content\": \"<|repo_name|>\", \"single_word\": false, \
+         \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true},",
+        1,
+    );
+    std::fs::write(dir.join("tokenizer.json"), json).unwrap();
+    let manifest = std::fs::read_to_string(assets().join("model.toml")).unwrap();
+    std::fs::write(dir.join("model.toml"), manifest).unwrap();
+    let manifest = Manifest::load(&dir).unwrap();
+    let tok = ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    tok
+}
+
+/// The prompt the model sees for `snippets` under `settings`.
+fn prompt_with(
+    tok: ModelTokenizer,
+    settings: &CompletionSettings,
+    snippets: &[crate::Snippet],
+) -> String {
+    let text = "import util\n\nx = \n";
+    let seen = Arc::new(Mutex::new(String::new()));
+    let seen2 = seen.clone();
+    let backend = FakeBackend::new(tok, 2048, move |p| {
+        *seen2.lock().unwrap() = p.to_string();
+        "1".into()
+    });
+    let input = CompletionInput {
+        path: Some("app/main.py"),
+        text,
+        cursor: text.len() - 1,
+        language: Some(Language::Python),
+        tree: None,
+        snippets,
+    };
+    complete(&input, settings, &backend, &CancelToken::new()).unwrap();
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn repository_format_opens_with_the_repo_name_and_labels_the_current_file() {
+    let tok = tokenizer_with_repo_name();
+    assert_eq!(tok.context_format(), moat_model::ContextFormat::Repository);
+    let snippets = [
+        crate::Snippet {
+            path: "lib/other.py".into(),
+            text: "def other(): pass\n".into(),
+        },
+        crate::Snippet {
+            path: "lib/util.py".into(),
+            text: "def helper(): pass".into(),
+        },
+    ];
+    let settings = CompletionSettings {
+        repo_name: Some("shop".into()),
+        ..Default::default()
+    };
+    let prompt = prompt_with(tok, &settings, &snippets);
+    assert!(
+        prompt.starts_with(
+            "<|repo_name|>shop\n<|file_sep|>lib/other.py\ndef other(): pass\n\
+             <|file_sep|>lib/util.py\ndef helper(): pass\n<|file_sep|>app/main.py\n<|fim_prefix|>"
+        ),
+        "{prompt}"
+    );
+    // No snippets: no repository frame either.
+    let prompt = prompt_with(tokenizer_with_repo_name(), &settings, &[]);
+    assert!(prompt.starts_with("<|fim_prefix|>"), "{prompt}");
+}
+
+#[test]
+fn context_format_can_be_overridden() {
+    let snippets = [crate::Snippet {
+        path: "lib/util.py".into(),
+        text: "def helper(): pass".into(),
+    }];
+    let comments = CompletionSettings {
+        context_format: Some(moat_model::ContextFormat::Comments),
+        ..Default::default()
+    };
+    let prompt = prompt_with(tokenizer_with_repo_name(), &comments, &snippets);
+    assert!(
+        prompt.starts_with("# lib/util.py\n# def helper(): pass\n<|fim_prefix|>"),
+        "{prompt}"
+    );
+    let file_sep = CompletionSettings {
+        context_format: Some(moat_model::ContextFormat::FileSeparator),
+        repo_name: Some("shop".into()),
+        ..Default::default()
+    };
+    let prompt = prompt_with(tokenizer_with_repo_name(), &file_sep, &snippets);
+    assert!(
+        prompt.starts_with("<|file_sep|>lib/util.py\ndef helper(): pass\n<|fim_prefix|>"),
+        "{prompt}"
+    );
+}

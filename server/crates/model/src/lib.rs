@@ -21,7 +21,9 @@ pub use backend::{
 };
 pub use error::ModelError;
 pub use fake::FakeBackend;
-pub use manifest::{FimMode, KvLayout, Manifest, PromptPiece, RemoteSection};
+pub use manifest::{
+    ContextFormat, ContextSection, FimMode, KvLayout, Manifest, PromptPiece, RemoteSection,
+};
 pub use onnx::{DEFAULT_THREADS, OnnxBackend, OnnxOptions};
 pub use remote::RemoteBackend;
 pub use runtime::{

@@ -22,6 +22,9 @@ pub struct Manifest {
     /// How to run the model when the user does not say.
     #[serde(default)]
     pub runtime: RuntimeSection,
+    /// How repository context (other files) is laid out before the FIM prompt.
+    #[serde(default)]
+    pub context: ContextSection,
     /// Folder the manifest was read from; relative paths resolve against it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -69,6 +72,32 @@ pub struct TokenSection {
     pub fim_middle: String,
     #[serde(default)]
     pub file_separator: String,
+    /// Opens a repository-level prompt (`<|repo_name|>name`), in the `repository` format.
+    #[serde(default)]
+    pub repo_name: String,
+}
+
+/// How other files are laid out before the current file's FIM prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContextFormat {
+    /// The repository-level format Qwen2.5-Coder and StarCoder2 were trained on:
+    /// `{repo_name}name\n`, then `{file_separator}path\ncontent\n` per file, then
+    /// `{file_separator}current-path\n` right before the FIM prompt.
+    Repository,
+    /// `{file_separator}path\ncontent\n` per file, nothing for the current file.
+    FileSeparator,
+    /// Path-labelled blocks commented out in the current file's language (any model).
+    Comments,
+}
+
+/// `[context]`: the layout of repository context. Absent fields are derived from the
+/// tokenizer's special tokens (see [`crate::ModelTokenizer::context_format`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSection {
+    #[serde(default)]
+    pub format: Option<ContextFormat>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -383,6 +412,23 @@ head_dim = 32
         assert!(m.onnx.is_none());
         let e = Manifest::parse(&remote.replace("http://", "ftp://"), Path::new("m")).unwrap_err();
         assert!(e.to_string().contains("remote.base_url"), "{e}");
+    }
+
+    #[test]
+    fn context_format_is_optional() {
+        let m = Manifest::parse(BASE, Path::new("m")).unwrap();
+        assert_eq!(m.context.format, None);
+        assert_eq!(m.tokens.repo_name, "");
+        let with = BASE.replace(
+            "[fim]",
+            "repo_name = \"<r>\"\n[context]\nformat = \"file-separator\"\n[fim]",
+        );
+        let m = Manifest::parse(&with, Path::new("m")).unwrap();
+        assert_eq!(m.context.format, Some(ContextFormat::FileSeparator));
+        assert_eq!(m.tokens.repo_name, "<r>");
+        let bad = with.replace("file-separator", "xml");
+        let e = Manifest::parse(&bad, Path::new("m")).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `xml`"), "{e}");
     }
 
     #[test]

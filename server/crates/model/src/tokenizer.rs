@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tokenizers::{DecoderWrapper, Tokenizer};
 
-use crate::{Manifest, ModelError, PromptPiece};
+use crate::{ContextFormat, Manifest, ModelError, PromptPiece};
 
 pub struct ModelTokenizer {
     inner: Tokenizer,
@@ -17,7 +17,15 @@ pub struct ModelTokenizer {
     special_ids: Vec<u32>,
     template: Vec<TemplatePiece>,
     file_separator: Option<u32>,
+    repo_name: Option<u32>,
+    context_format: ContextFormat,
 }
+
+/// File-separator tokens of the model families that have one, looked up in the vocabulary when
+/// the manifest names none (Qwen2.5-Coder, StarCoder2).
+const FILE_SEPARATORS: [&str; 2] = ["<|file_sep|>", "<file_sep>"];
+/// Repository-name tokens, likewise.
+const REPO_NAMES: [&str; 2] = ["<|repo_name|>", "<repo_name>"];
 
 #[derive(Debug, Clone)]
 enum TemplatePiece {
@@ -76,9 +84,43 @@ impl ModelTokenizer {
                 PromptPiece::Suffix => TemplatePiece::Suffix,
             });
         }
-        let file_separator = match manifest.tokens.file_separator.as_str() {
-            "" => None,
-            sep => Some(id_of(sep, "tokens.file_separator")?),
+        // A special token the manifest names must exist; one it leaves out is taken from the
+        // vocabulary when the model family has it (models imported before these fields existed).
+        let special =
+            |given: &str, what: &str, known: &[&str]| -> Result<Option<u32>, ModelError> {
+                if !given.is_empty() {
+                    return id_of(given, what).map(Some);
+                }
+                Ok(known
+                    .iter()
+                    .filter_map(|t| inner.token_to_id(t))
+                    .find(|id| added.contains_key(id)))
+            };
+        let file_separator = special(
+            &manifest.tokens.file_separator,
+            "tokens.file_separator",
+            &FILE_SEPARATORS,
+        )?;
+        let repo_name = special(&manifest.tokens.repo_name, "tokens.repo_name", &REPO_NAMES)?;
+        let context_format = match manifest.context.format {
+            Some(ContextFormat::Repository) if file_separator.is_none() || repo_name.is_none() => {
+                return Err(err(
+                    "context.format = \"repository\" needs tokens.file_separator and \
+                     tokens.repo_name"
+                        .into(),
+                ));
+            }
+            Some(ContextFormat::FileSeparator) if file_separator.is_none() => {
+                return Err(err(
+                    "context.format = \"file-separator\" needs tokens.file_separator".into(),
+                ));
+            }
+            Some(format) => format,
+            None => match (file_separator, repo_name) {
+                (Some(_), Some(_)) => ContextFormat::Repository,
+                (Some(_), None) => ContextFormat::FileSeparator,
+                _ => ContextFormat::Comments,
+            },
         };
         Ok(Self {
             inner,
@@ -87,6 +129,8 @@ impl ModelTokenizer {
             special_ids,
             template,
             file_separator,
+            repo_name,
+            context_format,
         })
     }
 
@@ -155,6 +199,18 @@ impl ModelTokenizer {
     /// `<file_sep>path\ncode` blocks before the FIM prompt.
     pub fn file_separator(&self) -> Option<u32> {
         self.file_separator
+    }
+
+    /// The repository-name token, when the model has one.
+    pub fn repo_name(&self) -> Option<u32> {
+        self.repo_name
+    }
+
+    /// How repository context is laid out: the manifest's `context.format`, else `repository`
+    /// when the model has both a repository-name and a file-separator token, `file-separator`
+    /// when it has only the latter, else `comments`.
+    pub fn context_format(&self) -> ContextFormat {
+        self.context_format
     }
 
     /// Whether the template places the prefix last (then the prompt is `...prefix` and the model
