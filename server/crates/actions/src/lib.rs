@@ -19,7 +19,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use moat_complete::Snippet;
-use moat_model::{Backend, CancelToken, GenerateRequest, Healing, ModelError};
+use moat_model::{Backend, CancelToken, FinishReason, GenerateRequest, Healing, ModelError};
 use moat_syntax::{Language, SyntaxTree};
 use serde::{Deserialize, Serialize};
 
@@ -319,12 +319,25 @@ pub fn run(
         }
     };
 
+    // A test needs the function it tests in view (the index leaves the current file out).
+    let mut snippets = input.snippets.to_vec();
+    if input.kind == ActionKind::WriteTest
+        && let Some(f) = &function
+    {
+        snippets.push(Snippet {
+            path: input.path.to_string(),
+            text: text[f.item_line_start..f.range.end].to_string(),
+        });
+    }
     progress("asking the model");
     let (written, prompt_tokens, generated_tokens) =
-        generate(backend, input.snippets, language, &gap, input.kind, cancel)?;
+        generate(backend, &snippets, language, &gap, input.kind, cancel)?;
     progress("checking the result");
     let edit = finish(&written)?;
-    validate(input, &edit, language)?;
+    if let Err(e) = validate(input, &edit, language) {
+        tracing::info!(action = input.kind.name(), written = %edit.new_text, "refused: {e}");
+        return Err(e);
+    }
     Ok(ActionOutcome {
         edits: vec![edit],
         prompt_tokens,
@@ -558,7 +571,29 @@ fn fix_statement(
             stop::statement_done(g, width, rust).or_else(|| nth_line(g, lines + 6))
         }),
     };
+    let marker = comment.to_string();
     let finish: Finish = Box::new(move |g: &str| {
+        // The model sometimes writes the fixed line commented out, after the note above it.
+        let uncommented;
+        let g = if g
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .all(|l| l.trim_start().starts_with(&marker))
+        {
+            uncommented = g
+                .lines()
+                .map(|l| {
+                    let body = l.trim_start();
+                    let lead = &l[..l.len() - body.len()];
+                    let rest = body.strip_prefix(&marker).unwrap_or(body);
+                    format!("{lead}{}", rest.strip_prefix(' ').unwrap_or(rest))
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            uncommented.as_str()
+        } else {
+            g
+        };
         let fixed = clean_block(g, &indent);
         if fixed.trim().is_empty() {
             return Err(ActionError::Empty("an empty statement".into()));
@@ -598,7 +633,10 @@ fn write_test(
             before.push_str(&format!("def test_{name}"));
             let stop: StopAt = Box::new(|g| {
                 let first = g.find('\n')? + 1;
-                stop::dedent_cut(&g[first..], 1).map(|i| first + i)
+                // A test, not a table of cases: at most 12 lines.
+                stop::dedent_cut(&g[first..], 1)
+                    .map(|i| first + i)
+                    .or_else(|| nth_line(g, 12).map(|i| i + 1))
             });
             (file, file.len(), before, stop)
         }
@@ -654,6 +692,11 @@ fn write_test(
         stop,
     };
     let file_text = file.to_string();
+    if !rust && target.path.is_none() {
+        return Err(ActionError::NotApplicable(
+            "no test file was found or can be made for this module".into(),
+        ));
+    }
     let path = if rust { None } else { target.path.clone() };
     let create = !rust && target.text.is_none();
     // The import goes after the file's leading imports (at the top of a new file).
@@ -784,7 +827,7 @@ fn generate(
             Ok(s) => s,
             Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default(),
         };
-        (gap.stop)(valid)
+        (gap.stop)(valid).or_else(|| stop::repetition_cut(valid))
     };
     let request = GenerateRequest::new(prompt, max_new, Healing::none(), Some(&check));
     let generation = backend.generate(&request, cancel)?;
@@ -794,8 +837,12 @@ fn generate(
     let written = String::from_utf8_lossy(&generation.bytes).into_owned();
     // A stop check cut what it saw; apply it once more to the whole text (the last token may
     // have crossed the boundary without a check after it).
-    let written = match (gap.stop)(&written) {
+    let written = match (gap.stop)(&written).or_else(|| stop::repetition_cut(&written)) {
         Some(cut) => written[..cut].to_string(),
+        // Out of tokens before a boundary: the last line is likely cut short; drop it.
+        None if generation.finish == FinishReason::MaxTokens => {
+            written[..written.rfind('\n').map_or(0, |i| i + 1)].to_string()
+        }
         None => written,
     };
     Ok((written, request.prompt.len(), generation.tokens.len()))

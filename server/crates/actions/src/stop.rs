@@ -78,6 +78,35 @@ pub fn statement_done(text: &str, indent: usize, rust: bool) -> Option<usize> {
     cut
 }
 
+/// A model stuck in a loop: the third consecutive copy of the same non-blank line; cut at the
+/// start of the second copy (one is kept).
+pub fn repetition_cut(text: &str) -> Option<usize> {
+    let mut at = 0;
+    let mut prev: Option<(&str, usize)> = None;
+    let mut run = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            break;
+        }
+        let t = line.trim();
+        match prev {
+            Some((p, _)) if p == t && !t.is_empty() => {
+                run += 1;
+                if run == 2 {
+                    return prev.map(|(_, second)| second);
+                }
+                prev = Some((p, at));
+            }
+            _ => {
+                prev = Some((t, at));
+                run = 0;
+            }
+        }
+        at += line.len();
+    }
+    None
+}
+
 /// Calls `f(depth, byte, index)` after each code byte (outside strings and line comments);
 /// stops when `f` returns true. Returns the index it stopped at.
 fn scan(text: &str, rust: bool, mut f: impl FnMut(i64, u8, usize) -> bool) -> Option<usize> {
@@ -142,6 +171,13 @@ mod tests {
         assert_eq!(unbalanced_closer(g, true), Some(g.find("}\n\n").unwrap()));
         let g = "    if (a) { return '}'; }\n  }\n";
         assert_eq!(unbalanced_closer(g, false), Some(g.rfind('}').unwrap()));
+    }
+
+    #[test]
+    fn loops_are_cut() {
+        let g = "    a()\n    b()\n    b()\n    b()\n    b()\n";
+        assert_eq!(repetition_cut(g), Some(g.find("    b()").unwrap() + 8));
+        assert_eq!(repetition_cut("x\nx\ny\n"), None);
     }
 
     #[test]

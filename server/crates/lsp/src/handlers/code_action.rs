@@ -278,8 +278,7 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
         })
     });
 
-    let rel_path = server.relative_path(&data.uri);
-    let root = server.workspace.index().map(|i| i.root().to_path_buf());
+    let (root, rel_path) = workspace_root(server, &data.uri);
     let index = if config.repo_context {
         server.workspace.index()
     } else {
@@ -371,6 +370,24 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
         edit: Some(edit),
         ..action
     })
+}
+
+/// The workspace folder holding the document and its path in it; a document outside every
+/// folder has its own folder as the root.
+fn workspace_root(server: &MoatServer, uri: &Uri) -> (Option<PathBuf>, String) {
+    let rel = server.relative_path(uri);
+    let Some(path) = crate::workspace::uri_path(uri.as_str()) else {
+        return (None, rel);
+    };
+    let path = path.to_string_lossy().into_owned();
+    match path.strip_suffix(&rel).filter(|_| !rel.starts_with('/')) {
+        Some(root) => (Some(PathBuf::from(root)), rel),
+        None => {
+            let p = Path::new(&path);
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            (p.parent().map(Path::to_path_buf), name.unwrap_or(rel))
+        }
+    }
 }
 
 enum BackendProblem {
