@@ -140,7 +140,10 @@ fn accept_and_dismiss_are_recorded_without_source_text() {
     }
     assert_eq!(records[0]["accepted_chars"], records[0]["shown_chars"]);
     assert!(records[0]["prompt_tokens"].as_u64() > Some(0), "{text}");
-    assert_eq!(records[0]["snippets"], 0, "no workspace: no repository snippets");
+    assert_eq!(
+        records[0]["snippets"], 0,
+        "no workspace: no repository snippets"
+    );
     // No source text anywhere in the file: not the document's, not the suggestion's.
     for line in PY_TEXT.lines().filter(|l| l.trim().len() > 8) {
         assert!(!text.contains(line.trim()), "{line:?} in {text}");
@@ -179,6 +182,40 @@ fn accept_and_dismiss_are_recorded_without_source_text() {
         table.contains("by language") && table.contains("python"),
         "{table}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn partly_accepted_when_its_first_words_are_kept() {
+    let dir = tmpdir("partial");
+    let mut server = Server::start_ready(&options(&dir));
+    server.open(PY_URI, "python", PY_TEXT);
+    let item = inline_at_end(&mut server, PY_URI, PY_TEXT);
+    let shown = item["insertText"].as_str().expect("insertText").to_string();
+    let word: String = shown.chars().take_while(|c| c.is_alphanumeric()).collect();
+    assert!(!word.is_empty() && word.len() < shown.len(), "{shown:?}");
+    // Typing the first word through: the rest is still the same suggestion.
+    let typed = append(&mut server, PY_URI, PY_TEXT, 2, &word);
+    let rest = inline_at_end(&mut server, PY_URI, &typed);
+    assert_eq!(
+        rest["command"], item["command"],
+        "one suggestion while typed through"
+    );
+    // Then something else: the word was kept, the rest not.
+    let typed = append(&mut server, PY_URI, &typed, 3, ".");
+    let (line, character) = end_position(&typed, "utf-16");
+    server.inline(PY_URI, line, character);
+    assert_eq!(server.shutdown_and_exit().code(), Some(0));
+
+    let (text, records) = records(&dir);
+    let r = &records[0];
+    assert_eq!(
+        (r["outcome"].as_str(), r["signal"].as_str()),
+        (Some("partial"), Some("next_request")),
+        "{text}"
+    );
+    assert_eq!(r["accepted_chars"], word.chars().count(), "{text}");
+    assert_eq!(r["shown_chars"], shown.chars().count(), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -169,18 +169,25 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The longest prefix of `shown` that the document holds at `origin`, in bytes.
+/// The longest prefix of `shown` that the document holds at `origin`, in bytes; a word the
+/// document goes on differently (`leasex` for `lease()`) is not held.
 fn kept_bytes(doc: &Document, origin: usize, shown: &str) -> usize {
     if !doc.is_char_boundary(origin) {
         return 0;
     }
     let after = doc.slice(origin..origin + shown.len());
     let mut n = 0;
-    for ((i, a), b) in shown.char_indices().zip(after.chars()) {
+    for (a, b) in shown.chars().zip(after.chars()) {
         if a != b {
-            return i;
+            break;
         }
-        n = i + a.len_utf8();
+        n += a.len_utf8();
+    }
+    let doc_next = after.get(n..).and_then(|rest| rest.chars().next());
+    if n < shown.len() && doc_next.is_some_and(is_word_char) {
+        while let Some(c) = shown[..n].chars().next_back().filter(|c| is_word_char(*c)) {
+            n -= c.len_utf8();
+        }
     }
     n
 }
@@ -870,8 +877,13 @@ mod tests {
         assert_eq!(judge("  foo", 2), (Outcome::Dismissed, 0));
         // Characters, not bytes.
         assert_eq!(judge("é = 1", "é = ".len()), (Outcome::Partial, 4));
-        assert_eq!(kept_bytes(&doc("ab中x"), 2, "中y"), "中".len());
+        assert_eq!(kept_bytes(&doc("ab中."), 2, "中y"), "中".len());
         assert_eq!(kept_bytes(&doc("ab"), 5, "x"), 0);
+        // The document goes on with another word: that word was typed over, not kept.
+        assert_eq!(kept_bytes(&doc("x = leasex"), 4, "lease()"), 0);
+        assert_eq!(kept_bytes(&doc("x = a.bz"), 4, "a.bc()"), 2);
+        assert_eq!(kept_bytes(&doc("x = lease.x"), 4, "lease()"), 5);
+        assert_eq!(kept_bytes(&doc("x = lease()y"), 4, "lease()"), 7);
         assert_eq!(kept_bytes(&doc("ab中x"), 3, "x"), 0, "not a char boundary");
     }
 
