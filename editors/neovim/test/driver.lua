@@ -627,6 +627,14 @@ for _, t in ipairs(feedback_tests) do
   tests[#tests + 1] = t
 end
 
+-- Code actions (issue 14), likewise.
+local code_action_tests = dofile(vim.env.MOAT_NVIM_ROOT .. '/test/code_actions.lua')({
+  WAIT_MS = WAIT_MS, wait_for = wait_for, eq = eq, write_file = write_file, LINES = LINES,
+})
+for _, t in ipairs(code_action_tests) do
+  tests[#tests + 1] = t
+end
+
 local only = _G.arg or {}
 local passed, failed, skipped = 0, 0, 0
 local version = vim.fn.system({ nvim, '--version' }):match('NVIM v[^\n]*') or nvim
