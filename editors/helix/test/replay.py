@@ -863,6 +863,11 @@ def main() -> int:
         extra = [(name, run_typing_case, case) for name, case in TYPING_CASES]
         extra.append(("no request on entering insert mode or after a space", run_no_request_on_insert_case, {}))
         extra.append(("feedback: accept seen from the text, no source text", run_feedback_case, {}))
+        # Code actions (issue 14) live in their own file.
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import code_actions  # noqa: E402
+
+        extra.append(("code action: space a, resolve, apply", code_actions.run_code_action_case, {"h": sys.modules[__name__]}))
         for name, run, case in extra:
             if args.only and args.only not in name:
                 continue
