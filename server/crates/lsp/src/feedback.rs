@@ -979,6 +979,36 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_is_dropped_and_counted_never_lost_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Tracker::new(Some(dir.path().to_path_buf()));
+        let sent = CHANNEL_CAPACITY * 20;
+        for i in 0..sent {
+            t.answered("a", None, 0, Some(shown("abc", 0)));
+            t.finish_document("a", None, Signal::Close);
+            if i == 0 {
+                // The writer thread has started; the rest arrive faster than it writes.
+                std::thread::yield_now();
+            }
+        }
+        t.flush(Duration::from_secs(10));
+        let read = read_records(dir.path()).unwrap();
+        let (mut written, mut dropped) = (0, 0);
+        for r in &read.records {
+            match r {
+                Record::Suggestion(_) => written += 1,
+                Record::Dropped(d) => dropped += d.count,
+            }
+        }
+        assert_eq!(
+            written + dropped,
+            sent as u64,
+            "every record written or counted"
+        );
+        assert_eq!(read.skipped_lines, 0);
+    }
+
+    #[test]
     fn nothing_is_written_without_a_folder() {
         let t = Tracker::new(None);
         assert!(!t.available());
