@@ -7,7 +7,14 @@
 //! - `concat` (optimum): `present = concat(past, new)`; the outputs of one step are the next step's
 //!   inputs; a rewind copies the kept rows.
 //!
-//! Invariant: `Engine::cached` lists exactly the tokens whose keys/values the cache holds, in order.
+//! Several caches: the one in use and parked ones (other documents, other regions of a document),
+//! so switching between files keeps their work. A prompt runs in the cache sharing the longest
+//! prefix with it; when none shares half of it, in a fresh cache, and the one in use is parked.
+//! Parked caches are dropped least recently used first to keep all caches within
+//! [`KV_CACHE_BUDGET_BYTES`] (the one in use may alone exceed it: it needs what it needs).
+//!
+//! Invariant: `Engine::cached` lists exactly the tokens whose keys/values the cache holds, in order
+//! (and so does each parked cache's `cached`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -41,6 +48,13 @@ pub struct OnnxOptions {
 /// for a 1,225-token prompt on Qwen2.5-Coder-0.5B), and a newer keystroke cancels the prompt
 /// between chunks instead of waiting seconds for the whole of it.
 pub const PREFILL_CHUNK: usize = 256;
+
+/// All KV caches together (in use and parked), counted by the rows written: 96 MiB holds ~4,000
+/// tokens of Qwen2.5-Coder-0.5B (24 KiB a token), four 1k-token documents.
+pub const KV_CACHE_BUDGET_BYTES: usize = 96 << 20;
+
+/// A cache with fewer tokens than this is not worth parking: a fresh prompt overwrites it.
+const MIN_PARKED_TOKENS: usize = 32;
 
 /// Threads when neither the user nor the manifest says.
 pub const DEFAULT_THREADS: usize = 2;
@@ -77,15 +91,33 @@ enum Kv {
     },
 }
 
+/// A cache not in use, with the tokens it holds.
+struct Parked {
+    kv: Kv,
+    cached: Vec<u32>,
+    /// Most rows ever written (the memory it holds).
+    high_water: usize,
+    last_used: u64,
+}
+
 struct Engine {
     session: Session,
     cpu: MemoryInfo<'static>,
     names: Names,
+    layout: KvLayout,
     kv: Kv,
     kv_heads: usize,
     head_dim: usize,
     capacity: usize,
     cached: Vec<u32>,
+    /// Most rows ever written into `kv`.
+    high_water: usize,
+    parked: Vec<Parked>,
+    /// Bytes of keys and values per cached token (all layers).
+    bytes_per_token: usize,
+    budget_bytes: usize,
+    /// Counts prompts, for least-recently-used eviction.
+    clock: u64,
     /// The graph returns logits for every fed position (not only the last: builder exports with
     /// `prune_lm_head=true` do that) and the cache rewinds by a counter (`gqa-shared`): drafts
     /// can be verified. Read from the graph at load; turned off if a run disagrees.
@@ -200,7 +232,23 @@ impl OnnxBackend {
     pub fn reset_cache(&self) {
         if let Ok(mut engine) = self.engine.lock() {
             let _ = engine.rewind(0);
+            engine.parked.clear();
         }
+    }
+
+    /// Bounds all KV caches together (default [`KV_CACHE_BUDGET_BYTES`]); parked caches over it
+    /// are dropped at the next request.
+    pub fn set_kv_budget(&self, bytes: usize) {
+        if let Ok(mut engine) = self.engine.lock() {
+            engine.budget_bytes = bytes;
+        }
+    }
+
+    /// The KV caches held: how many (in use and parked) and their bytes (rows written).
+    pub fn kv_cache_usage(&self) -> (usize, usize) {
+        self.engine
+            .lock()
+            .map_or((0, 0), |e| (1 + e.parked.len(), e.kv_bytes()))
     }
 }
 
@@ -363,6 +411,47 @@ fn build_session(
         .map_err(|e| e.to_string())
 }
 
+/// An empty cache in `layout`.
+fn new_kv(
+    session: &Session,
+    names: &Names,
+    layout: KvLayout,
+    kv_heads: usize,
+    head_dim: usize,
+    capacity: usize,
+) -> Result<Kv, ModelError> {
+    Ok(match layout {
+        KvLayout::GqaShared => {
+            let mut binding = session.create_binding().map_err(ModelError::ort)?;
+            let mut buffers = Vec::new();
+            for ((pk, pv), (ok, ov)) in names.past.iter().zip(&names.present) {
+                for (input, output) in [(pk, ok), (pv, ov)] {
+                    let mut t = Tensor::<f32>::new(
+                        session.allocator(),
+                        [1usize, kv_heads, capacity, head_dim],
+                    )
+                    .map_err(ModelError::ort)?;
+                    // Not zero-filled: attention reads only the rows below the cached count,
+                    // each written before it is read, and untouched pages of a long context
+                    // never become resident (up to 50 MB for a 24-layer model at 2,048).
+                    binding
+                        .bind_input(input.as_str(), &t)
+                        .map_err(ModelError::ort)?;
+                    binding
+                        .bind_output(output.as_str(), &mut t)
+                        .map_err(ModelError::ort)?;
+                    buffers.push(t);
+                }
+            }
+            Kv::Shared {
+                binding: Box::new(binding),
+                _buffers: buffers,
+            }
+        }
+        KvLayout::Concat => Kv::Concat { past: Vec::new() },
+    })
+}
+
 fn i64_tensor(shape: [usize; 2], data: Vec<i64>) -> Result<Tensor<i64>, ModelError> {
     Tensor::from_array((shape, data.into_boxed_slice())).map_err(ModelError::ort)
 }
@@ -415,36 +504,8 @@ impl Engine {
         capacity: usize,
     ) -> Result<Self, ModelError> {
         let (kv_heads, head_dim) = (onnx.num_kv_heads, onnx.head_dim);
-        let kv = match onnx.layout {
-            KvLayout::GqaShared => {
-                let mut binding = session.create_binding().map_err(ModelError::ort)?;
-                let mut buffers = Vec::new();
-                for ((pk, pv), (ok, ov)) in names.past.iter().zip(&names.present) {
-                    for (input, output) in [(pk, ok), (pv, ov)] {
-                        let mut t = Tensor::<f32>::new(
-                            session.allocator(),
-                            [1usize, kv_heads, capacity, head_dim],
-                        )
-                        .map_err(ModelError::ort)?;
-                        // Not zero-filled: attention reads only the rows below the cached count,
-                        // each written before it is read, and untouched pages of a long context
-                        // never become resident (up to 50 MB for a 24-layer model at 2,048).
-                        binding
-                            .bind_input(input.as_str(), &t)
-                            .map_err(ModelError::ort)?;
-                        binding
-                            .bind_output(output.as_str(), &mut t)
-                            .map_err(ModelError::ort)?;
-                        buffers.push(t);
-                    }
-                }
-                Kv::Shared {
-                    binding: Box::new(binding),
-                    _buffers: buffers,
-                }
-            }
-            KvLayout::Concat => Kv::Concat { past: Vec::new() },
-        };
+        let kv = new_kv(&session, &names, onnx.layout, kv_heads, head_dim, capacity)?;
+        let bytes_per_token = names.past.len() * 2 * kv_heads * head_dim * size_of::<f32>();
         let cpu = MemoryInfo::new(
             AllocationDevice::CPU,
             0,
@@ -461,8 +522,91 @@ impl Engine {
             head_dim,
             capacity,
             cached: Vec::new(),
+            high_water: 0,
+            parked: Vec::new(),
+            bytes_per_token,
+            budget_bytes: KV_CACHE_BUDGET_BYTES,
+            clock: 0,
+            layout: onnx.layout,
             all_rows: false,
         })
+    }
+
+    /// Bytes held by all caches (rows written, in use and parked).
+    fn kv_bytes(&self) -> usize {
+        let rows: usize = self.high_water + self.parked.iter().map(|p| p.high_water).sum::<usize>();
+        rows * self.bytes_per_token
+    }
+
+    /// Makes the cache sharing the longest prefix with `prompt` the one in use, or a fresh one
+    /// when none shares half of it (parking the one in use), then drops the least recently used
+    /// parked caches until all of them, with `prompt` written, fit the budget.
+    fn select_cache(&mut self, prompt: &[u32]) -> Result<(), ModelError> {
+        self.clock += 1;
+        let common = |cached: &[u32]| {
+            cached
+                .iter()
+                .zip(prompt)
+                .take_while(|(a, b)| a == b)
+                .count()
+        };
+        let in_use = common(&self.cached);
+        let best = self
+            .parked
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (common(&p.cached), i))
+            .max();
+        let shared = best.map_or(in_use, |(n, _)| n.max(in_use));
+        if shared * 2 < prompt.len() {
+            if self.cached.len() >= MIN_PARKED_TOKENS {
+                let kv = new_kv(
+                    &self.session,
+                    &self.names,
+                    self.layout,
+                    self.kv_heads,
+                    self.head_dim,
+                    self.capacity,
+                )?;
+                let fresh = Parked {
+                    kv,
+                    cached: Vec::new(),
+                    high_water: 0,
+                    last_used: self.clock,
+                };
+                self.park_and_use(fresh);
+            }
+        } else if let Some((n, i)) = best
+            && n > in_use
+        {
+            let chosen = self.parked.swap_remove(i);
+            self.park_and_use(chosen);
+        }
+        let needed = prompt.len().max(self.high_water) * self.bytes_per_token;
+        while !self.parked.is_empty()
+            && needed + self.kv_bytes() - self.high_water * self.bytes_per_token > self.budget_bytes
+        {
+            if let Some((i, _)) = self
+                .parked
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| p.last_used)
+            {
+                self.parked.swap_remove(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `next` in use and parks the cache that was (dropped when it holds too little).
+    fn park_and_use(&mut self, mut next: Parked) {
+        std::mem::swap(&mut self.kv, &mut next.kv);
+        std::mem::swap(&mut self.cached, &mut next.cached);
+        std::mem::swap(&mut self.high_water, &mut next.high_water);
+        next.last_used = self.clock - 1;
+        if next.cached.len() >= MIN_PARKED_TOKENS {
+            self.parked.push(next);
+        }
     }
 
     /// Drops cached tokens after `len`.
@@ -583,6 +727,7 @@ impl Engine {
             }
         };
         self.cached.extend_from_slice(ids);
+        self.high_water = self.high_water.max(self.cached.len());
         Ok(logits)
     }
 
@@ -597,6 +742,7 @@ impl Engine {
         if prompt.is_empty() {
             return Err(ModelError::Runtime("empty prompt".into()));
         }
+        self.select_cache(prompt)?;
         let common = self
             .cached
             .iter()
