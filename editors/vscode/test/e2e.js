@@ -110,6 +110,8 @@ async function main() {
   fs.writeFileSync(file, ORIGINAL);
   const loadingFile = path.join(workspace, 'loading.py');
   fs.writeFileSync(loadingFile, ORIGINAL);
+  const codeActions = require('./e2e_code_actions');
+  codeActions.prepare(workspace);
   const settingsFile = path.join(userData, 'User', 'settings.json');
   fs.writeFileSync(
     settingsFile,
@@ -360,6 +362,8 @@ async function main() {
       await page.keyboard.type('a', { delay: 60 });
       await waitFor('ghost text after enabling', 15000, async () => (await page.locator('.ghost-text-decoration').count()) > 0);
     });
+
+    await codeActions.run({ page, step, waitFor, workspace, mod, artifacts });
   } finally {
     if (browser) await browser.close().catch(() => {});
     if (server) {
