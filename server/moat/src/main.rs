@@ -6,6 +6,7 @@ mod bench;
 mod dataset;
 mod eval;
 mod exit;
+mod finetune;
 mod model_cmd;
 mod stats;
 
@@ -83,6 +84,9 @@ enum Command {
     /// Import open-weight models (transformers folder or GGUF) and list the installed ones.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Fine-tune an installed model on a data set from `moat dataset build` (LoRA, merged and
+    /// exported as a new installed model).
+    Finetune(finetune::FinetuneArgs),
     /// Measure speed, memory and cost of the model on this machine.
     Bench(bench::BenchArgs),
     /// Acceptance of suggestions (by language, length, latency) from the recorded feedback.
@@ -410,6 +414,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Model(command) => model_cmd::run(command),
+        Command::Finetune(args) => finetune::run(args),
         Command::Index { path, cache_dir } => run_index(path, cache_dir.as_deref()),
     };
     // Every command ends through `exit_now`: ONNX Runtime's C++ destructors must not run at exit.
