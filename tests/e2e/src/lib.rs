@@ -556,6 +556,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (for `/proc/PID/status` and `/proc/PID/fd`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
