@@ -2,10 +2,16 @@
 //! completion requests that arrive meanwhile: each waits (cancellable, bounded by `loadWaitMs`)
 //! in [`ModelSlot::wait_until_loaded`] and is answered once the model is ready.
 //!
+//! Which model: the client's `modelPath`, else the workspace's own choice in `.moat.toml` at its
+//! root (`model = "team-model"`, an installed model's name, or a folder relative to the
+//! workspace; [`workspace_model`]), else the default. Saving a changed `.moat.toml` loads the
+//! newly named model in the background without a restart ([`ModelSlot::path`] tells which one is
+//! loaded, so an unchanged choice is not reloaded).
+//!
 //! Test-only knob: `MOAT_TEST_LOAD_DELAY_MS` (milliseconds) delays every load by that long, so the
 //! tests can type while a model "loads" as a big one would. Never set it outside tests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -30,6 +36,52 @@ pub struct ModelSlot {
     generation: Arc<AtomicU64>,
     /// Woken when a load ends (ready or failed).
     loaded: Arc<Notify>,
+    /// The manifest of the latest load (in progress or done).
+    path: Arc<RwLock<Option<PathBuf>>>,
+}
+
+/// The model a workspace names in `<root>/.moat.toml` (top-level `model = "..."`): `Ok(None)`
+/// when there is no such file or key, `Err` (a message for the user) when the file cannot be read
+/// or parsed or the model is not there. A bare name is an installed model
+/// (`$MOAT_HOME/models/<name>`, see `moat model list`); a name with a `/` is a folder, relative to
+/// the workspace root unless absolute.
+pub fn workspace_model(root: &Path) -> Result<Option<PathBuf>, String> {
+    #[derive(serde::Deserialize)]
+    struct MoatToml {
+        model: Option<String>,
+    }
+    let file = root.join(".moat.toml");
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", file.display())),
+    };
+    let parsed: MoatToml =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", file.display(), e.message()))?;
+    let Some(name) = parsed.model.filter(|n| !n.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let folder = if name.contains('/') || name.starts_with('.') {
+        root.join(&name)
+    } else {
+        moat_model::models_dir()
+            .ok_or("cannot tell where models live: set MOAT_HOME")?
+            .join(&name)
+    };
+    if folder.join("model.toml").is_file() || folder.is_file() {
+        Ok(Some(folder))
+    } else {
+        Err(format!(
+            "{} names the model {name:?}, which is not installed ({} has no model.toml; see `moat model list`)",
+            file.display(),
+            folder.display()
+        ))
+    }
+}
+
+/// Whether `path` is a workspace's `.moat.toml` (a change to it may choose another model).
+pub fn is_workspace_config(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == ".moat.toml")
 }
 
 fn test_load_delay() -> Option<Duration> {
@@ -66,6 +118,11 @@ impl ModelSlot {
         }
     }
 
+    /// The manifest of the latest load (in progress or done), if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.path.read().ok().and_then(|p| p.clone())
+    }
+
     /// Loads the model on a blocking thread; `done` is called with the outcome.
     pub fn load(
         &self,
@@ -76,6 +133,9 @@ impl ModelSlot {
         let my_generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut s) = self.state.write() {
             *s = Some(ModelState::Loading);
+        }
+        if let Ok(mut p) = self.path.write() {
+            *p = Some(manifest.clone());
         }
         let slot = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -112,6 +172,9 @@ impl ModelSlot {
     /// Marks the model failed without loading (no model configured); wakes waiting requests.
     pub fn fail(&self, message: String) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut p) = self.path.write() {
+            *p = None;
+        }
         if let Ok(mut s) = self.state.write() {
             *s = Some(ModelState::Failed(message));
         }
@@ -143,5 +206,34 @@ mod tests {
             slot.wait_until_loaded().await,
             ModelState::Failed(_)
         ));
+    }
+
+    #[test]
+    fn workspace_model_from_moat_toml() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        assert_eq!(workspace_model(root), Ok(None));
+        std::fs::write(
+            root.join(".moat.toml"),
+            "[index]\nexclude = [\"vendor/\"]\n",
+        )
+        .unwrap();
+        assert_eq!(workspace_model(root), Ok(None));
+        // A folder relative to the workspace.
+        std::fs::create_dir_all(root.join("models/ours")).unwrap();
+        std::fs::write(root.join("models/ours/model.toml"), "").unwrap();
+        std::fs::write(root.join(".moat.toml"), "model = \"./models/ours\"\n").unwrap();
+        assert_eq!(workspace_model(root), Ok(Some(root.join("./models/ours"))));
+        // A name that is not installed, and a broken file: clear messages.
+        std::fs::write(root.join(".moat.toml"), "model = \"no-such-model-here\"\n").unwrap();
+        let err = workspace_model(root).unwrap_err();
+        assert!(
+            err.contains("no-such-model-here") && err.contains("not installed"),
+            "{err}"
+        );
+        std::fs::write(root.join(".moat.toml"), "model = [").unwrap();
+        assert!(workspace_model(root).is_err());
+        assert!(is_workspace_config(&root.join(".moat.toml")));
+        assert!(!is_workspace_config(&root.join("moat.toml")));
     }
 }

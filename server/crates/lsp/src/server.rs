@@ -176,11 +176,47 @@ impl MoatServer {
         config
             .model_path
             .clone()
+            .or_else(|| self.workspace_model())
             .or_else(|| self.default_model.clone())
+    }
+
+    /// The model the first workspace folder's `.moat.toml` names (a problem with it is logged
+    /// and the default is used; [`Self::start_model_load`] shows it to the user).
+    fn workspace_model(&self) -> Option<PathBuf> {
+        self.workspace_model_choice().unwrap_or_else(|message| {
+            tracing::warn!("{message}");
+            None
+        })
+    }
+
+    fn workspace_model_choice(&self) -> Result<Option<PathBuf>, String> {
+        let root = self.roots.read().ok().and_then(|r| r.first().cloned());
+        match root {
+            Some(root) => crate::model_slot::workspace_model(std::path::Path::new(&root)),
+            None => Ok(None),
+        }
+    }
+
+    /// A `.moat.toml` changed: load the model it now chooses, unless that one is loaded already.
+    fn workspace_config_changed(&self) {
+        let config = self.config();
+        if self.model_path(&config) != self.model.path() {
+            self.start_model_load();
+        }
     }
 
     pub(crate) fn start_model_load(&self) {
         let config = self.config();
+        if config.model_path.is_none()
+            && let Err(message) = self.workspace_model_choice()
+        {
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                client
+                    .show_message(MessageType::WARNING, format!("moat: {message}"))
+                    .await
+            });
+        }
         let Some(path) = self.model_path(&config) else {
             let msg = "moat: no model configured (set moat.modelPath or install the default model)";
             self.set_failed(msg.to_string());
@@ -421,6 +457,9 @@ impl LanguageServer for MoatServer {
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         if let Some(path) = uri_path(params.text_document.uri.as_str()) {
+            if crate::model_slot::is_workspace_config(&path) {
+                self.workspace_config_changed();
+            }
             self.workspace.file_changed(path, false);
         }
     }
@@ -428,6 +467,9 @@ impl LanguageServer for MoatServer {
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
         for change in params.changes {
             if let Some(path) = uri_path(change.uri.as_str()) {
+                if crate::model_slot::is_workspace_config(&path) {
+                    self.workspace_config_changed();
+                }
                 self.workspace
                     .file_changed(path, change.typ == FileChangeType::DELETED);
             }
