@@ -406,3 +406,102 @@ fn the_default_model_fills_simple_bodies_sensibly() {
         panic!("test: refused: {message}");
     }
 }
+
+/// A loopback OpenAI-style completions server that answers every request with `text`, and
+/// counts the requests.
+fn completions_server(
+    text: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let Ok(read_half) = stream.try_clone() else {
+                continue;
+            };
+            let mut reader = BufReader::new(read_half);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let line = line.trim_end().to_ascii_lowercase();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reply =
+                json!({ "choices": [{ "text": text, "finish_reason": "stop" }] }).to_string();
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (base, count)
+}
+
+#[test]
+fn an_action_set_to_remote_runs_on_the_manifests_remote_server() {
+    let (base, requests) = completions_server("    return width * height\n");
+    // tiny-llama in-process for completions, plus a [remote] section for the chosen actions.
+    let dir = TempDir::new("actions-remote-model");
+    let tiny = moat_e2e::model_dir("tiny-llama");
+    let manifest = std::fs::read_to_string(tiny.join("model.toml")).expect("model.toml");
+    let manifest = manifest.replace(
+        "onnx = \"model.onnx\"",
+        &format!("onnx = \"{}\"", tiny.join("model.onnx").display()),
+    );
+    std::fs::write(
+        dir.path().join("model.toml"),
+        format!("{manifest}\n[remote]\nbase_url = \"{base}\"\nmodel = \"fill\"\n"),
+    )
+    .expect("write model.toml");
+    std::fs::copy(
+        tiny.join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .expect("tokenizer");
+
+    let options = Options::default()
+        .model(dir.path())
+        .init_options(json!({ "debounceMs": 0, "codeActionRemote": ["fillBody"] }));
+    let mut server = Server::start_ready(&options);
+    server.open(PY_URI, "python", PY);
+    let actions = code_actions(&mut server, PY_URI, position_of(PY, "pass"), json!([]));
+    match resolve(&mut server, titled(&actions, "fill the body of `area`"), PY_URI, PY) {
+        Outcome::Edited(new) => assert!(
+            new.starts_with("def area(width, height):\n    \"\"\"Width times height.\"\"\"\n    return width * height\n"),
+            "{new}"
+        ),
+        Outcome::Refused(message) => panic!("refused: {message}"),
+    }
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one remote request"
+    );
+    // The other actions stay local: the remote server hears nothing more.
+    let actions = code_actions(&mut server, PY_URI, position_of(PY, "2 * ("), json!([]));
+    let _ = resolve(&mut server, titled(&actions, "doc comment"), PY_URI, PY);
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the doc comment ran locally"
+    );
+}
