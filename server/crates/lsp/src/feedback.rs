@@ -169,11 +169,11 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The longest prefix of `shown` that the document holds at `origin`, in bytes; a word the
-/// document goes on differently (`leasex` for `lease()`) is not held.
-fn kept_bytes(doc: &Document, origin: usize, shown: &str) -> usize {
+/// The longest prefix of `shown` that the document holds at `origin`, in bytes, and of that what
+/// counts as kept: a word the document goes on differently (`leasex` for `lease()`) is not.
+fn matching_bytes(doc: &Document, origin: usize, shown: &str) -> (usize, usize) {
     if !doc.is_char_boundary(origin) {
-        return 0;
+        return (0, 0);
     }
     let after = doc.slice(origin..origin + shown.len());
     let mut n = 0;
@@ -183,13 +183,22 @@ fn kept_bytes(doc: &Document, origin: usize, shown: &str) -> usize {
         }
         n += a.len_utf8();
     }
+    let mut kept = n;
     let doc_next = after.get(n..).and_then(|rest| rest.chars().next());
     if n < shown.len() && doc_next.is_some_and(is_word_char) {
-        while let Some(c) = shown[..n].chars().next_back().filter(|c| is_word_char(*c)) {
-            n -= c.len_utf8();
+        while let Some(c) = shown[..kept]
+            .chars()
+            .next_back()
+            .filter(|c| is_word_char(*c))
+        {
+            kept -= c.len_utf8();
         }
     }
-    n
+    (n, kept)
+}
+
+fn kept_bytes(doc: &Document, origin: usize, shown: &str) -> usize {
+    matching_bytes(doc, origin, shown).1
 }
 
 fn is_word_char(c: char) -> bool {
@@ -257,6 +266,9 @@ struct Pending {
 #[derive(Debug, Clone, Copy)]
 pub struct Snapshot {
     id: u64,
+    /// Bytes of the suggestion the document holds at its place (typed through, or inserted).
+    typed: usize,
+    /// Of those, the ones that count as kept (whole words).
     kept: usize,
 }
 
@@ -313,9 +325,11 @@ impl Tracker {
     pub fn snapshot(&self, doc_key: &str, doc: &Document) -> Option<Snapshot> {
         let pending = self.pending.lock().ok()?;
         let p = pending.get(doc_key)?;
+        let (typed, kept) = matching_bytes(doc, p.shown.origin, &p.shown.text);
         Some(Snapshot {
             id: p.id,
-            kept: kept_bytes(doc, p.shown.origin, &p.shown.text),
+            typed,
+            kept,
         })
     }
 
@@ -336,9 +350,9 @@ impl Tracker {
             };
             if let (Some(p), Some(snap), Some(new)) = (pending.get(doc_key), before, &answer)
                 && p.id == snap.id
-                && snap.kept < p.shown.text.len()
-                && p.shown.origin + snap.kept == cursor
-                && p.shown.text.get(snap.kept..) == Some(new.text.as_str())
+                && snap.typed < p.shown.text.len()
+                && p.shown.origin + snap.typed == cursor
+                && p.shown.text.get(snap.typed..) == Some(new.text.as_str())
             {
                 return Some(p.id);
             }
@@ -904,6 +918,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = Tracker::new(Some(dir.path().to_path_buf()));
         let id = t.answered("a", None, 4, Some(shown("foo(1)", 4))).unwrap();
+        // Typed "fo" (mid-word, before other text): still typing through it.
+        let snap = t.snapshot("a", &doc("x = fox"));
+        assert_eq!(t.answered("a", snap, 6, Some(shown("o(1)", 6))), Some(id));
         // Typed "foo": the answer is the rest: the same suggestion.
         let snap = t.snapshot("a", &doc("x = foo"));
         assert_eq!(
