@@ -103,3 +103,22 @@ fn end_of_input_during_generation_is_clean() {
     let status = server.wait_exit(Duration::from_secs(20));
     assert_eq!(status.signal(), None, "{status}\n{}", server.stderr_log());
 }
+
+/// An editor that sends `exit` right behind `shutdown` without waiting for the answer: the
+/// pending `shutdown` is cut short (answered "cancelled"), but it was received, so the exit code
+/// is 0 (it was 1 in most rounds before the transport noted the request).
+#[test]
+fn exit_right_behind_shutdown_is_exit_code_0() {
+    for round in 0..10 {
+        let mut server = Server::start_ready(&Options::default());
+        server.send_request("shutdown", Value::Null);
+        server.notify("exit", Value::Null);
+        let status = server.wait_exit(Duration::from_secs(20));
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "round {round}: {status}\n{}",
+            server.stderr_log()
+        );
+    }
+}

@@ -86,8 +86,10 @@ pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
     // Malformed input is dropped before tower-lsp-server sees it: its reader stops for good at
     // the first frame it cannot decode (see `transport`).
     let (input, checked) = tokio::io::duplex(64 * 1024);
+    let received = Arc::new(AtomicBool::new(false));
+    let shutdown_received = received.clone();
     tokio::spawn(async move {
-        crate::transport::forward_valid_frames(tokio::io::stdin(), input).await;
+        crate::transport::forward_valid_frames(tokio::io::stdin(), input, &received).await;
         // End of input: requests still waiting for the model must not keep the server alive.
         scheduler.close();
     });
@@ -99,7 +101,8 @@ pub async fn serve_stdio(default_model: Option<PathBuf>) -> ServeOutcome {
     let _ =
         tokio::task::spawn_blocking(move || feedback.flush(std::time::Duration::from_millis(500)))
             .await;
-    if shutdown.load(Ordering::SeqCst) {
+    // `shutdown` answered, or received and then cut short by an `exit` right behind it.
+    if shutdown.load(Ordering::SeqCst) || shutdown_received.load(Ordering::SeqCst) {
         ServeOutcome::CleanExit
     } else {
         ServeOutcome::ExitWithoutShutdown

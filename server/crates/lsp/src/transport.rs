@@ -4,6 +4,8 @@
 //! end the whole server. Frames are checked here first: only well-formed JSON-RPC messages are
 //! passed on; the rest are logged and dropped, and the server keeps serving.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tower_lsp_server::jsonrpc::{Request, Response};
 
@@ -112,20 +114,49 @@ fn excerpt(why: &str) -> String {
     s
 }
 
+/// The method of a request (a message with an `id`), if `body` is one.
+fn request_method(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        method: Option<String>,
+        id: Option<serde_json::Value>,
+    }
+    let probe: Probe = serde_json::from_slice(body).ok()?;
+    probe.id.and(probe.method)
+}
+
 /// Copies `input` to `output`, passing on only well-formed messages (re-framed with just a
 /// `Content-Length` header). Ends at the end of `input` (closing `output`) or when `output` is
 /// closed.
-pub(crate) async fn forward_valid_frames<R, W>(mut input: R, mut output: W)
-where
+///
+/// Sets `shutdown_received` when a `shutdown` request (after an `initialize`) passes: an editor
+/// that sends `exit` right behind `shutdown` has tower-lsp-server end the pending `shutdown` as
+/// cancelled before the server's handler runs, yet by the spec the exit code is 0 because the
+/// request was received.
+pub(crate) async fn forward_valid_frames<R, W>(
+    mut input: R,
+    mut output: W,
+    shutdown_received: &AtomicBool,
+) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    let mut initialized = false;
     let mut deframer = Deframer::default();
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         while let Some(next) = deframer.next() {
             match next {
                 Ok(body) => {
+                    if find(&body, b"initialize").is_some() || find(&body, b"shutdown").is_some() {
+                        match request_method(&body).as_deref() {
+                            Some("initialize") => initialized = true,
+                            Some("shutdown") if initialized => {
+                                shutdown_received.store(true, Ordering::SeqCst);
+                            }
+                            _ => {}
+                        }
+                    }
                     let header = format!("Content-Length: {}\r\n\r\n", body.len());
                     let written = async {
                         output.write_all(header.as_bytes()).await?;
@@ -217,8 +248,27 @@ mod tests {
         let mut input = frame(b"[1,2]");
         input.extend(frame(GOOD));
         let mut output = Vec::new();
-        forward_valid_frames(&input[..], &mut output).await;
+        let shutdown = AtomicBool::new(false);
+        forward_valid_frames(&input[..], &mut output, &shutdown).await;
         assert_eq!(output, frame(GOOD));
+        // A shutdown before any initialize does not count.
+        assert!(!shutdown.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn notes_a_shutdown_request_after_initialize() {
+        let mut input = frame(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#);
+        input.extend(frame(br#"{"jsonrpc":"2.0","method":"shutdown"}"#));
+        let shutdown = AtomicBool::new(false);
+        forward_valid_frames(&input[..], &mut Vec::new(), &shutdown).await;
+        assert!(
+            !shutdown.load(Ordering::SeqCst),
+            "a notification is not the request"
+        );
+        input.extend(frame(br#"{"jsonrpc":"2.0","result":"shutdown","id":3}"#));
+        input.extend(frame(GOOD));
+        forward_valid_frames(&input[..], &mut Vec::new(), &shutdown).await;
+        assert!(shutdown.load(Ordering::SeqCst));
     }
 
     /// The committed corpus (`tests/corpus/transport/NAME.N.bin`, N = the messages that must pass)
