@@ -43,10 +43,14 @@ struct DiagnosticData {
     message: String,
 }
 
-/// Backends for actions set to run on the model's `[remote]` server (`codeActionRemote`),
-/// loaded on first use and kept per manifest path.
+/// The code actions' own server state: backends for actions set to run on the model's
+/// `[remote]` server (`codeActionRemote`), loaded on first use and kept per manifest path, and
+/// the number of the next progress token.
 #[derive(Default)]
-pub(crate) struct RemoteBackends(Mutex<HashMap<PathBuf, Arc<dyn Backend>>>);
+pub(crate) struct RemoteBackends(
+    Mutex<HashMap<PathBuf, Arc<dyn Backend>>>,
+    std::sync::atomic::AtomicU64,
+);
 
 fn to_offsets(
     doc: &Document,
@@ -470,8 +474,10 @@ async fn start_progress(
     if !server.progress_supported() {
         return None;
     }
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let n = server
+        .action_backends
+        .1
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let token = ProgressToken::String(format!("moat/codeAction/{n}"));
     server
         .client
@@ -553,10 +559,13 @@ fn find_test_file(
     {
         // Test files the index knows that mention the module.
         let mut best: Option<(usize, String)> = None;
+        let mut seen = std::collections::HashSet::new();
         for symbol in index.workspace_symbols("test", 200) {
             if !symbol.path.contains("test")
                 || !symbol.path.ends_with(ext)
                 || symbol.path == rel_path
+                || !seen.insert(symbol.path.clone())
+                || std::fs::metadata(root.join(&symbol.path)).map_or(true, |m| m.len() > 512 * 1024)
             {
                 continue;
             }
