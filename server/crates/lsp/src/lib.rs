@@ -9,6 +9,7 @@ mod config;
 pub mod feedback;
 mod handlers;
 mod model_slot;
+mod prefill;
 mod scheduler;
 mod server;
 mod transport;

@@ -1,6 +1,8 @@
 //! The one place for request timing (as Helix's `helix-event`): a newer request for a document
 //! supersedes the older one (also while it waits for the model to load), debounce waits for the
-//! user to pause, and a job's cancellation reaches the model between decode steps.
+//! user to pause, and a job's cancellation reaches the model between decode steps. Background
+//! work (the prefill ahead of the keystroke) holds one token that every request cancels, so it
+//! never delays a request by more than one of its steps.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -51,6 +53,8 @@ impl Drop for Job {
 #[derive(Default)]
 pub struct Scheduler {
     latest: Mutex<HashMap<String, (CancelToken, Arc<Notify>)>>,
+    /// The background job's token: cancelled by any request, and by a newer background job.
+    background: Mutex<Option<CancelToken>>,
     /// Set by [`Scheduler::close`]: every job starts cancelled.
     closed: std::sync::atomic::AtomicBool,
 }
@@ -58,6 +62,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts a job for `key` (a document), cancelling the previous job for it.
     pub fn begin(&self, key: &str) -> Job {
+        self.preempt_background();
         let cancel = CancelToken::new();
         let notify = Arc::new(Notify::new());
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
@@ -71,6 +76,29 @@ impl Scheduler {
             old_notify.notify_waiters();
         }
         Job { cancel, notify }
+    }
+
+    /// A token for background work, cancelling the previous one's. Any request cancels it.
+    pub fn background(&self) -> CancelToken {
+        let cancel = CancelToken::new();
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            cancel.cancel();
+        }
+        if let Ok(mut slot) = self.background.lock()
+            && let Some(old) = slot.replace(cancel.clone())
+        {
+            old.cancel();
+        }
+        cancel
+    }
+
+    /// Stops the background work (a request needs the model).
+    pub fn preempt_background(&self) {
+        if let Ok(slot) = self.background.lock()
+            && let Some(b) = slot.as_ref()
+        {
+            b.cancel();
+        }
     }
 
     /// Forgets a closed document.
@@ -87,6 +115,7 @@ impl Scheduler {
     /// waits on the model any more (the server's exit waits for pending requests).
     pub fn close(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.preempt_background();
         if let Ok(mut latest) = self.latest.lock() {
             for (_, (cancel, notify)) in latest.drain() {
                 cancel.cancel();
@@ -113,6 +142,18 @@ mod tests {
         let _second = scheduler.begin("doc");
         let woke = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert!(woke.expect("woken").expect("joined"));
+    }
+
+    #[test]
+    fn requests_and_newer_background_jobs_cancel_background_work() {
+        let scheduler = Scheduler::default();
+        let first = scheduler.background();
+        let second = scheduler.background();
+        assert!(first.is_cancelled() && !second.is_cancelled());
+        let _job = scheduler.begin("doc");
+        assert!(second.is_cancelled());
+        scheduler.close();
+        assert!(scheduler.background().is_cancelled());
     }
 
     #[tokio::test]

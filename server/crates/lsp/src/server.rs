@@ -495,11 +495,16 @@ impl LanguageServer for MoatServer {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let uri = params.text_document.uri.clone();
         handlers::document::did_open(self, params);
+        crate::prefill::after_open(self, &uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        if let Err(message) = handlers::document::did_change(self, params) {
+        let uri = params.text_document.uri.clone();
+        let changed = handlers::document::did_change(self, params);
+        crate::prefill::after_change(self, &uri);
+        if let Err(message) = changed {
             tracing::warn!("{message}");
             self.client
                 .log_message(MessageType::WARNING, format!("moat: {message}"))

@@ -200,6 +200,13 @@ pub trait Backend: Send + Sync {
         req: &GenerateRequest<'_>,
         cancel: &CancelToken,
     ) -> Result<Generation, ModelError>;
+    /// Work ahead: brings the KV cache to `prompt` without generating, in small steps that check
+    /// `cancel` between them (a request waiting for the model waits at most one step). Returns
+    /// the prompt tokens computed. Backends without a cache of their own do nothing.
+    fn prefill(&self, prompt: &[u32], cancel: &CancelToken) -> Result<usize, ModelError> {
+        let _ = (prompt, cancel);
+        Ok(0)
+    }
 }
 
 impl<'a> GenerateRequest<'a> {

@@ -24,7 +24,9 @@ pub use fake::FakeBackend;
 pub use manifest::{
     ContextFormat, ContextSection, FimMode, KvLayout, Manifest, PromptPiece, RemoteSection,
 };
-pub use onnx::{DEFAULT_THREADS, OnnxBackend, OnnxOptions};
+pub use onnx::{
+    BACKGROUND_CHUNK, DEFAULT_THREADS, KV_CACHE_BUDGET_BYTES, OnnxBackend, OnnxOptions,
+};
 pub use remote::RemoteBackend;
 pub use runtime::{
     ORT_VERSION, OrtLibrary, build_info, data_dir, default_model_for_tests, find_onnxruntime,

@@ -6,5 +6,5 @@ pub(crate) mod completion;
 pub(crate) mod document;
 pub(crate) mod feedback;
 pub(crate) mod inline_completion;
-mod suggest;
+pub(crate) mod suggest;
 pub(crate) mod workspace_symbol;

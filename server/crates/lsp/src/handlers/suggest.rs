@@ -19,7 +19,7 @@ use moat_complete::{
 };
 use moat_context::OpenDocument;
 use moat_index::Index;
-use moat_model::{Backend, ModelError};
+use moat_model::{Backend, CancelToken, ModelError};
 use moat_syntax::{Language, SyntaxTree};
 use moat_text::{Document, Position, PositionEncoding};
 use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::handlers::document::{PARSE_INLINE_MAX_BYTES, refresh_tree, store_tree};
 use crate::model_slot::ModelState;
 use crate::scheduler::Job;
-use crate::server::MoatServer;
+use crate::server::{DocState, MoatServer};
 
 /// How many times the model runs for one request whose answer the user's typing keeps
 /// contradicting before it gives up (the client asks again on a later keystroke).
@@ -169,7 +169,8 @@ pub(crate) async fn suggest(
             return Ok(None);
         };
         let context = gather_context(server, uri, &config);
-        let result = run_model(now.clone(), context, &settings, backend.clone(), &job).await?;
+        let cancel = job.cancel.clone();
+        let result = run_model(now.clone(), context, &settings, backend.clone(), cancel).await?;
         if let Some(mut state) = server.docs.get_mut(&key) {
             store_tree(&mut state, now.revision, result.tree);
         }
@@ -276,7 +277,7 @@ async fn wait_for_model(
 
 /// The document as the model will see it: the origin plus what was typed at its cursor since.
 #[derive(Clone)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     text: String,
     cursor: usize,
     typed: String,
@@ -284,6 +285,26 @@ struct Snapshot {
     tree: Option<SyntaxTree>,
     tree_fresh: bool,
     revision: u64,
+}
+
+impl Snapshot {
+    /// The document as it is, with the cursor at `cursor` (clamped to the text).
+    pub fn of(state: &DocState, cursor: usize) -> Self {
+        let text = state.doc.text();
+        Snapshot {
+            cursor: text.floor_char_boundary(cursor.min(text.len())),
+            text,
+            typed: String::new(),
+            language: state.language,
+            tree: state.tree.clone(),
+            tree_fresh: state.tree_fresh,
+            revision: state.revision,
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
 }
 
 /// `None` when the document changed in a way the answer could not be placed in, or when the
@@ -295,28 +316,24 @@ fn snapshot(server: &MoatServer, key: &str, origin: &Origin) -> Option<Snapshot>
         return None;
     }
     Some(Snapshot {
-        text: state.doc.text(),
         cursor: origin.cursor + typed.len(),
         typed,
-        language: state.language,
-        tree: state.tree.clone(),
-        tree_fresh: state.tree_fresh,
-        revision: state.revision,
+        ..Snapshot::of(&state, 0)
     })
 }
 
 /// Where the prompt's repository context comes from: the index and the open documents, handed
 /// to [`moat_context::gather`] on the worker thread.
 pub(crate) struct ContextSources {
-    pub index: Option<Arc<Index>>,
-    pub path: String,
-    pub open_documents: Vec<OpenDocument>,
-    pub budget_bytes: usize,
+    index: Option<Arc<Index>>,
+    path: String,
+    open_documents: Vec<OpenDocument>,
+    budget_bytes: usize,
 }
 
 impl ContextSources {
     /// The snippets for the cursor (blocking: the index may read from disk).
-    pub fn snippets(&self, text: &str, cursor: usize) -> Vec<Snippet> {
+    fn snippets(&self, text: &str, cursor: usize) -> Vec<Snippet> {
         let Some(index) = &self.index else {
             return Vec::new();
         };
@@ -367,23 +384,23 @@ pub(crate) fn gather_context(server: &MoatServer, uri: &Uri, config: &Config) ->
     }
 }
 
-struct RunResult {
-    completion: Result<CompletionResult, ModelError>,
+pub(crate) struct RunResult {
+    pub completion: Result<CompletionResult, ModelError>,
     /// The syntax tree of the snapshot's text (refreshed if it was stale), to store back.
-    tree: Option<SyntaxTree>,
+    pub tree: Option<SyntaxTree>,
     /// Repository snippets in the prompt.
     snippets: usize,
 }
 
-/// On a blocking thread: the syntax tree, the repository snippets, the pipeline.
-async fn run_model(
+/// On a blocking thread: the syntax tree, the repository snippets, the pipeline (the background
+/// prefill runs it too, with a backend that only fills the KV cache).
+pub(crate) async fn run_model(
     now: Snapshot,
     context: ContextSources,
     settings: &CompletionSettings,
     backend: Arc<dyn Backend>,
-    job: &Job,
+    cancel: CancelToken,
 ) -> RpcResult<RunResult> {
-    let cancel = job.cancel.clone();
     let settings = settings.clone();
     let worker = tokio::task::spawn_blocking(move || {
         let Snapshot {
