@@ -571,19 +571,38 @@ def slug(text: str) -> str:
 
 
 def clean_stale(models: Path) -> None:
-    """Removes the temporary folders of imports whose process is gone (killed mid-way)."""
+    """Cleans up after imports whose process is gone (killed mid-way): removes their temporary
+    folders, and puts back a model that was moved aside for its replacement (`.replaced-NAME-PID`)
+    when the replacement never arrived, so a kill during the final renames loses at most the new
+    import, never the model it was replacing."""
     if not models.is_dir():
         return
     for d in models.iterdir():
-        m = re.fullmatch(r"\.(?:import|replaced)-.*-(\d+)", d.name)
+        m = re.fullmatch(r"\.(import|replaced)-(.*)-(\d+)", d.name)
         if not m or not d.is_dir():
             continue
         try:
-            os.kill(int(m.group(1)), 0)
+            os.kill(int(m.group(3)), 0)
         except ProcessLookupError:
-            shutil.rmtree(d, ignore_errors=True)
+            target = models / m.group(2)
+            if m.group(1) == "replaced" and not target.exists():
+                d.rename(target)
+            else:
+                shutil.rmtree(d, ignore_errors=True)
         except PermissionError:
             pass
+
+
+def install(final: Path, out: Path) -> None:
+    """Puts the finished model folder `final` at `out`, replacing what is there. Each step is a
+    rename; `clean_stale` repairs what a kill between two of them leaves."""
+    old = None
+    if out.exists():
+        old = out.parent / f".replaced-{out.name}-{os.getpid()}"
+        out.rename(old)
+    final.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def run_import(args) -> Path:
@@ -671,13 +690,7 @@ def run_import(args) -> Path:
         report["seconds"] = round(time.perf_counter() - progress.t0, 1)
         (final / "import.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         progress("commit", f"{out} ({best.upper()} template, {args.precision})")
-        old = None
-        if out.exists():
-            old = out.parent / f".replaced-{out.name}-{os.getpid()}"
-            out.rename(old)
-        final.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        install(final, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
