@@ -160,11 +160,13 @@ fn no_planted_secret_reaches_a_prompt_a_log_or_the_client() {
     let (base, prompts) = recording_server();
     let model = remote_model(&base);
     const API_KEY: &str = "moat-e2e-api-key-0123456789";
+    let feedback = TempDir::new("secrets-feedback");
     let options = Options::default()
         .model(model.path())
         .root(workspace.path())
+        .env("MOAT_FEEDBACK_DIR", feedback.path().display())
         .env("MOAT_E2E_REMOTE_KEY", API_KEY)
-        .init_options(json!({ "debounceMs": 0, "repoContext": true }));
+        .init_options(json!({ "debounceMs": 0, "repoContext": true, "feedbackSourceText": true }));
     let mut server = Server::start_ready(&options);
     // Wait for the index so that repository context is in every prompt.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -196,9 +198,30 @@ fn no_planted_secret_reaches_a_prompt_a_log_or_the_client() {
         symbols.to_string().contains("aws_client"),
         "the secret-bearing file is indexed: {symbols}"
     );
+    let prompts_of_other_files = prompts.lock().expect("prompts").len();
+    // Then the user edits the secret-bearing file itself: its own text is the prompt (that is
+    // the file being completed), but the feedback records of what was shown there are redacted.
+    let config = workspace.path().join("app/config.py");
+    let config_uri = format!("file://{}", config.display());
+    let config_text = std::fs::read_to_string(&config).expect("read");
+    server.open(&config_uri, "python", &config_text);
+    let config_lines: Vec<&str> = config_text.lines().collect();
+    for (i, line) in config_lines.iter().enumerate() {
+        server.inline(&config_uri, i as u32, line.encode_utf16().count() as u32);
+    }
+    // Typing on: the shown suggestions are decided (dismissed) and recorded.
+    server.change(
+        &config_uri,
+        2,
+        json!([{ "text": format!("{config_text}\n# end\n") }]),
+    );
+    server.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": config_uri } }),
+    );
     server.shutdown_and_exit();
 
-    let prompts = prompts.lock().expect("prompts").clone();
+    let prompts: Vec<String> = prompts.lock().expect("prompts")[..prompts_of_other_files].to_vec();
     assert!(
         prompts.len() >= lines.len(),
         "the server asked the model: {prompts:?}"
@@ -222,11 +245,108 @@ fn no_planted_secret_reaches_a_prompt_a_log_or_the_client() {
     assert!(!log.contains(API_KEY), "the API key is in the log");
     let messages: String = server.log.iter().map(|m| m.to_string()).collect();
     assert_clean("an LSP message", &messages);
+    let mut records = String::new();
+    for entry in walk(feedback.path()) {
+        records.push_str(&String::from_utf8_lossy(
+            &std::fs::read(entry).expect("read"),
+        ));
+    }
+    assert_clean("a feedback record", &records);
     eprintln!(
-        "security: {} prompts, {} bytes of debug log, {} LSP messages checked; 0 of {} planted secrets found",
+        "security: {} prompts, {} bytes of debug log, {} LSP messages, {} bytes of feedback \
+         records checked; 0 of {} planted secrets found",
         prompts.len(),
         log.len(),
         server.log.len(),
+        records.len(),
+        SECRETS.len()
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// `moat dataset build` on the planted workspace (a git repository): the fine-tuning data set
+/// holds the code with every planted secret scrubbed, and no secret file at all.
+#[test]
+fn no_planted_secret_reaches_a_dataset() {
+    let workspace = planted_workspace();
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace.path())
+            .env("GIT_AUTHOR_NAME", "moat")
+            .env("GIT_AUTHOR_EMAIL", "moat@example.com")
+            .env("GIT_COMMITTER_NAME", "moat")
+            .env("GIT_COMMITTER_EMAIL", "moat@example.com")
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "planted"]);
+    let out = TempDir::new("secrets-dataset");
+    let dataset = out.path().join("ds");
+    let output = std::process::Command::new(moat_e2e::moat_binary())
+        .args(["dataset", "build"])
+        .arg(workspace.path())
+        .arg("--out")
+        .arg(&dataset)
+        .arg("--base")
+        .arg(model_dir("tiny-llama"))
+        .args(["--heldout", "0"])
+        .env("MOAT_LOG", "debug")
+        .output()
+        .expect("moat dataset build");
+    let log = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{log}");
+    // Samples are token ids: decode them with the base model's tokenizer.
+    let manifest = moat_model::Manifest::load(&model_dir("tiny-llama")).expect("manifest");
+    let tokenizer =
+        moat_model::ModelTokenizer::load(&manifest.tokenizer_path(), &manifest).expect("tokenizer");
+    let mut written = String::new();
+    for file in walk(&dataset) {
+        let text = String::from_utf8_lossy(&std::fs::read(file).expect("read")).into_owned();
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<moat_e2e::Value>(line)
+                && let Some(ids) = record["ids"].as_array()
+            {
+                let ids: Vec<u32> = ids
+                    .iter()
+                    .filter_map(|i| i.as_u64())
+                    .map(|i| i as u32)
+                    .collect();
+                written.push_str(&String::from_utf8_lossy(&tokenizer.decode_bytes(&ids)));
+                written.push('\n');
+            }
+        }
+        written.push_str(&text);
+    }
+    assert!(
+        written.contains("database_url"),
+        "the code is in the data set"
+    );
+    assert!(
+        written.contains("<redacted>"),
+        "its secrets were scrubbed, not the file dropped"
+    );
+    assert_clean("the data set", &written);
+    assert_clean("dataset build's output", &log);
+    eprintln!(
+        "security: data set of {} bytes checked; 0 of {} planted secrets found",
+        written.len(),
         SECRETS.len()
     );
 }
