@@ -6,9 +6,13 @@
 //! `MOAT_STORM_REQUESTS` sets the storm's size (default 1,000); the figures in README come from
 //! `cargo test --release -p moat-e2e --test storm -- --nocapture`.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use moat_e2e::{Options, Server, TempDir, Value, json};
+
+/// The two tests measure latency: they take turns rather than share the machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn classify(response: &Value) -> &'static str {
     if let Some(error) = response.get("error") {
@@ -88,6 +92,7 @@ fn workspace(files: usize) -> TempDir {
 
 #[test]
 fn a_cancellation_storm_is_answered_and_typing_recovers() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let requests: usize = std::env::var("MOAT_STORM_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -170,6 +175,7 @@ fn a_cancellation_storm_is_answered_and_typing_recovers() {
 
 #[test]
 fn huge_binary_and_changing_files_are_answered() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let ws = workspace(300);
     // On disk: a 50 MB file, a binary file; both must be skipped by the index, not read whole.
     let big_line = "x = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]\n";
