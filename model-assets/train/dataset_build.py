@@ -315,6 +315,7 @@ def build(args) -> dict:
         "files_with_secrets_scrubbed": gathered.get("files_with_secrets_scrubbed", 0),
         "split": summary,
         "feedback_samples": feedback_samples,
+        "feedback_without_text": gathered.get("feedback_without_text", 0),
         "base_model": fmt.name,
         "samples": dataset["samples"],
         "tokens": dataset["tokens"],
@@ -346,6 +347,9 @@ def print_report(r: dict) -> None:
         print(f"{lang:<12}{tr['files'].get(lang, 0):>12}{tr['samples'].get(lang, 0):>9}"
               f"{tr['tokens'].get(lang, 0):>10}{ho['files'].get(lang, 0):>16}"
               f"{ho['tokens'].get(lang, 0):>9}", file=e)
+    if r.get("feedback_samples") or r.get("feedback_without_text"):
+        print(f"feedback: {r['feedback_samples']} accepted suggestions as samples, "
+              f"{r.get('feedback_without_text', 0)} recorded without source text (skipped)", file=e)
     print(f"licences: {r['licences']}", file=e)
 
 
@@ -361,7 +365,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--feedback", type=Path, default=None,
                     help="JSON lines {language, path, prefix, suffix, completion} of accepted "
-                         "suggestions: extra training samples")
+                         "suggestions (written by moat from `moat serve`'s feedback records): "
+                         "extra training samples")
     ap.add_argument("--near-dup-threshold", type=float, default=0.85)
     ap.add_argument("--min-chars", type=int, default=50)
     ap.add_argument("--max-chars", type=int, default=200_000)

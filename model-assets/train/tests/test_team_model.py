@@ -168,6 +168,39 @@ def test_dataset_build_is_deterministic(work, dataset):
         assert (dataset / f).read_bytes() == (again / f).read_bytes(), f
 
 
+def test_accepted_suggestions_become_samples(work, dataset, tmp_path):
+    """`--feedback`: accepted suggestions recorded with source text (docs/feedback.md) are extra
+    FIM samples; ones without text are counted, dismissed ones ignored; secrets in them are
+    scrubbed like the repository's."""
+    base = {"v": 1, "kind": "suggestion", "ts_ms": 1, "session": "s", "method": "inline",
+            "client": "test", "language": "python", "model": "m", "signal": "command",
+            "latency_ms": 100, "prompt_tokens": 10, "snippets": 0, "shown_chars": 12,
+            "shown_lines": 1, "decided_after_ms": 500}
+    records = [
+        dict(base, id=1, outcome="accepted", accepted_chars=12, source={
+            "path": "app/fees.py", "prefix": "def late_fee(invoice):\n    ",
+            "suffix": "\n", "text": "return invoice.amount_due * LATE_FEE_RATE"}),
+        dict(base, id=2, outcome="accepted", accepted_chars=12, source={
+            "path": "app/keys.py", "prefix": "STRIPE = ", "suffix": "\n",
+            "text": '"sk_live_51Hq8ZpK2mXvR7tLw9NcYb4Jd"'}),
+        dict(base, id=3, outcome="accepted", accepted_chars=12),
+        dict(base, id=4, outcome="dismissed", accepted_chars=0, source={
+            "path": "app/x.py", "prefix": "x = ", "suffix": "", "text": "never_kept()"}),
+    ]
+    feedback = tmp_path / "feedback.jsonl"
+    feedback.write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "ds"
+    r = moat(work / "home", "dataset", "build", work / "billing", "--out", out, "--base", TINY,
+             "--heldout", "0.2", "--seq-len", "512", "--feedback", feedback)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["feedback_samples"] == 2 and report["feedback_without_text"] == 1, report
+    text = everything_in(out, TINY / "tokenizer.json")
+    assert "return invoice.amount_due * LATE_FEE_RATE" in text
+    assert "never_kept" not in text
+    assert "sk_live_51Hq8ZpK2mXvR7tLw9NcYb4Jd" not in text
+
+
 def test_bad_repositories_are_refused(work):
     home = work / "home"
     plain = work / "plain"

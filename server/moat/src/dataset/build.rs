@@ -55,6 +55,11 @@ pub struct BuildArgs {
     /// Files larger than this are dropped without being read.
     #[arg(long, default_value_t = 200_000)]
     pub max_file_bytes: u64,
+    /// Accepted suggestions recorded by `moat serve` (its feedback folder or a file; see
+    /// docs/feedback.md) become extra training samples. Only records made with
+    /// `feedbackSourceText` on carry text; the others are counted and skipped.
+    #[arg(long)]
+    pub feedback: Option<PathBuf>,
     /// Python with the model pipeline installed (default: MOAT_PYTHON, else
     /// model-assets/train/.venv/bin/python next to or above the binary).
     #[arg(long)]
@@ -82,6 +87,52 @@ struct Gathered {
     /// Secrets scrubbed, by kind (counts only).
     secrets_scrubbed: BTreeMap<&'static str, usize>,
     files_with_secrets_scrubbed: usize,
+    /// Accepted suggestions read from `--feedback` that became samples.
+    feedback_samples: usize,
+    /// Accepted suggestions recorded without source text (nothing to train on).
+    feedback_without_text: usize,
+}
+
+/// One accepted suggestion handed to the pipeline as a FIM sample (already redacted by the
+/// server when it was recorded; redacted again here).
+#[derive(Serialize)]
+struct FeedbackSample<'a> {
+    language: &'a str,
+    path: &'a str,
+    prefix: &'a str,
+    suffix: &'a str,
+    completion: &'a str,
+}
+
+/// Writes the accepted suggestions at `path` to `<work>/feedback.jsonl`.
+fn gather_feedback(path: &Path, work: &Path, gathered: &mut Gathered) -> Result<()> {
+    let found = moat_lsp::feedback::read_accepted(path, false)
+        .with_context(|| format!("cannot read the feedback at {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(work.join("feedback.jsonl"))?);
+    for sample in &found.samples {
+        let mut counts = moat_index::SecretCounts::new();
+        let prefix = moat_index::redact_counted(&sample.prefix, &mut counts);
+        let suffix = moat_index::redact_counted(&sample.suffix, &mut counts);
+        let middle = moat_index::redact_counted(&sample.middle, &mut counts);
+        for (kind, n) in counts {
+            *gathered.secrets_scrubbed.entry(kind).or_default() += n;
+        }
+        serde_json::to_writer(
+            &mut out,
+            &FeedbackSample {
+                language: &sample.language,
+                path: &sample.path,
+                prefix: &prefix,
+                suffix: &suffix,
+                completion: &middle,
+            },
+        )?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    gathered.feedback_samples = found.samples.len();
+    gathered.feedback_without_text = found.without_text;
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -323,7 +374,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         .prefix(".moat-dataset-")
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a temporary folder in {}", parent.display()))?;
-    let gathered = gather(args, work.path())?;
+    let mut gathered = gather(args, work.path())?;
+    if let Some(feedback) = &args.feedback {
+        gather_feedback(feedback, work.path(), &mut gathered)?;
+    }
     std::fs::write(
         work.path().join("gathered.json"),
         serde_json::to_vec_pretty(&gathered)?,
@@ -347,6 +401,10 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         .arg(args.seq_len.to_string())
         .arg("--seed")
         .arg(args.seed.to_string());
+    if gathered.feedback_samples > 0 {
+        cmd.arg("--feedback")
+            .arg(work.path().join("feedback.jsonl"));
+    }
     let status = cmd
         .stdout(std::process::Stdio::inherit())
         .stderr(std::process::Stdio::inherit())
