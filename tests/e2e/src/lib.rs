@@ -273,9 +273,12 @@ impl Server {
             cmd.arg("--model").arg(model);
         }
         cmd.env_remove("MOAT_MODEL")
-            .env_remove("MOAT_TEST_LOAD_DELAY_MS")
-            // Tests record no feedback into the user's data folder unless they ask for it.
-            .env("MOAT_FEEDBACK", "0");
+            .env_remove("MOAT_TEST_LOAD_DELAY_MS");
+        // Feedback goes only where a test names a folder (MOAT_FEEDBACK_DIR), never into the
+        // user's data folder.
+        if !options.env.iter().any(|(k, _)| k == "MOAT_FEEDBACK_DIR") {
+            cmd.env("MOAT_FEEDBACK", "0");
+        }
         for (key, value) in &options.env {
             cmd.env(key, value);
         }
