@@ -580,7 +580,14 @@ impl LogFile {
 
     fn open(&mut self) -> std::io::Result<&mut File> {
         if self.file.is_none() {
-            std::fs::create_dir_all(&self.dir)?;
+            let mut dir = std::fs::DirBuilder::new();
+            dir.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                dir.mode(0o700);
+            }
+            dir.create(&self.dir)?;
             let mut options = OpenOptions::new();
             options.create(true).append(true);
             #[cfg(unix)]
@@ -968,6 +975,16 @@ mod tests {
         let records = read_all(dir.path());
         assert_eq!(records[0].outcome, Outcome::Accepted);
         assert_eq!(records[0].signal, Signal::Close);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode(&dir.path().join(FILE_NAME)),
+                0o600,
+                "only the user reads it"
+            );
+        }
 
         // Rotation: a full file moves to feedback.1.jsonl.
         let mut log = LogFile {
