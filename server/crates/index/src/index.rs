@@ -333,6 +333,14 @@ impl Index {
         &self.root
     }
 
+    /// The workspace's name: its root folder's (what a repository-format prompt opens with).
+    pub fn name(&self) -> Option<String> {
+        self.root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+    }
+
     /// The cache dir (canonical).
     pub fn cache_dir(&self) -> &Path {
         &self.cache_dir

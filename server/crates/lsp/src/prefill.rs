@@ -62,7 +62,9 @@ fn schedule(server: &MoatServer, uri: &Uri, at: usize, delay: Duration) {
     }
     let cancel = server.scheduler.background();
     let context = gather_context(server, uri, &config);
-    let settings = config.completion_settings();
+    let mut settings = config.completion_settings();
+    // The prompt's repository context opens with the workspace's name (repository format).
+    settings.repo_name = server.workspace.index().and_then(|i| i.name());
     let (docs, model) = (server.docs.clone(), server.model.clone());
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;

@@ -157,7 +157,9 @@ pub(crate) async fn suggest(
         return Ok(None);
     };
     let debounce = Duration::from_millis(config.debounce_ms);
-    let settings = config.completion_settings();
+    let mut settings = config.completion_settings();
+    // The prompt's repository context opens with the workspace's name (repository format).
+    settings.repo_name = server.workspace.index().and_then(|i| i.name());
     for run in 0..MAX_RUNS {
         if !job.debounce(debounce).await {
             return Err(RpcError::request_cancelled());
