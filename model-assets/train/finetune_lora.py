@@ -159,7 +159,8 @@ def collate(batch: list[list[int]], pad_id: int):
     return ids, labels, mask
 
 
-def heldout_loss(model, samples: list[list[int]], pad_id: int, seq_len: int) -> float | None:
+def heldout_loss(model, samples: list[list[int]], pad_id: int, seq_len: int,
+                 device: str = "cpu") -> float | None:
     import torch
     if not samples:
         return None
@@ -167,7 +168,7 @@ def heldout_loss(model, samples: list[list[int]], pad_id: int, seq_len: int) -> 
     total = count = 0.0
     with torch.no_grad():
         for s in samples:
-            ids, labels, mask = collate([s[:seq_len]], pad_id)
+            ids, labels, mask = (t.to(device) for t in collate([s[:seq_len]], pad_id))
             out = model(input_ids=ids, attention_mask=mask, labels=labels)
             n = int((labels[:, 1:] != -100).sum())
             total += float(out.loss) * n
@@ -197,7 +198,10 @@ def train(args, model, pad_id: int, ds: dict) -> dict:
     config = LoraConfig(r=args.rank, lora_alpha=args.alpha, lora_dropout=0.0,
                         target_modules=targets, bias="none", task_type="CAUSAL_LM")
     torch.manual_seed(args.seed)
-    model = get_peft_model(model, config)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = get_peft_model(model.to(device), config)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log(f"LoRA r={args.rank} alpha={args.alpha} on {', '.join(targets)}: {trainable:,} trainable "
@@ -211,7 +215,7 @@ def train(args, model, pad_id: int, ds: dict) -> dict:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
                             weight_decay=0.0)
     t0 = time.perf_counter()
-    loss_before = heldout_loss(model, held, pad_id, seq_len)
+    loss_before = heldout_loss(model, held, pad_id, seq_len, device)
     eval_seconds = time.perf_counter() - t0
     if loss_before is not None:
         log(f"held-out loss before: {loss_before} ({len(held)} samples, {eval_seconds:.0f} s)")
@@ -243,8 +247,8 @@ def train(args, model, pad_id: int, ds: dict) -> dict:
         lr = args.lr * min(1.0, (step + 1) / max(1, args.warmup))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, labels, mask = collate(batch, pad_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        ids, labels, mask = (t.to(device) for t in collate(batch, pad_id))
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
             out = model(input_ids=ids, attention_mask=mask, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
@@ -263,9 +267,9 @@ def train(args, model, pad_id: int, ds: dict) -> dict:
     log(f"trained {step} steps, {tokens:,} tokens in {train_seconds:.0f} s (stopped: {stop_reason})")
     loss_after = None
     if held and (not budget_s or eval_seconds < max(60.0, 0.25 * budget_s)):
-        loss_after = heldout_loss(model, held, pad_id, seq_len)
+        loss_after = heldout_loss(model, held, pad_id, seq_len, device)
         log(f"held-out loss after: {loss_after}")
-    merged = model.merge_and_unload()
+    merged = model.merge_and_unload().to("cpu")
     return {
         "model": merged,
         "record": {
@@ -278,7 +282,7 @@ def train(args, model, pad_id: int, ds: dict) -> dict:
             "lora": {"r": args.rank, "alpha": args.alpha, "targets": targets,
                      "trainable_parameters": trainable},
             "lr": args.lr, "warmup": args.warmup, "bf16_autocast": args.bf16, "batch_tokens": args.batch_tokens,
-            "seq_len": seq_len, "seed": args.seed,
+            "seq_len": seq_len, "seed": args.seed, "device": device,
         },
     }
 
@@ -342,7 +346,10 @@ def run(args) -> Path:
             "precision": precision,
             "method": "LoRA merged into the base weights, re-exported with onnxruntime-genai's builder",
             "hardware": {"cpu": cpu_name(), "threads": args.threads,
-                         "device": "cpu", "torch": torch.__version__},
+                         "device": result["record"]["device"],
+                         "gpu": (torch.cuda.get_device_name(0)
+                                 if result["record"]["device"] == "cuda" else None),
+                         "torch": torch.__version__},
             "seconds_total": round(time.perf_counter() - started, 1),
         }
         (out / "finetune.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -377,6 +384,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", choices=["int4", "int8", "fp32"], default=None,
                     help="export precision (default: the base's)")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="where to train (auto: a GPU when torch sees one)")
     ap.add_argument("--bf16", action="store_true",
                     help="bfloat16 autocast for the forward pass (CPUs with AVX512-BF16/AMX)")
     ap.add_argument("--seed", type=int, default=0)
