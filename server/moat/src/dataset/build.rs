@@ -159,7 +159,8 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
     Ok(output.stdout)
 }
 
-/// The repository's top folder; a clear error when `path` is not in a git repository.
+/// The folder to read (a repository's top or a folder inside one: only the files under it are
+/// read); a clear error when `path` is not in a git repository.
 fn repo_root(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
         bail!(
@@ -167,17 +168,19 @@ fn repo_root(path: &Path) -> Result<PathBuf> {
             path.display()
         );
     }
-    let top = git(path, &["rev-parse", "--show-toplevel"]).map_err(|_| {
+    git(path, &["rev-parse", "--show-toplevel"]).map_err(|_| {
         anyhow::anyhow!(
             "{} is not a git repository (moat dataset build reads the tracked files of git \
              repositories; run `git init` and commit, or pass the repository's folder)",
             path.display()
         )
     })?;
-    Ok(PathBuf::from(String::from_utf8_lossy(&top).trim()))
+    path.canonicalize()
+        .with_context(|| format!("cannot resolve {}", path.display()))
 }
 
-/// Paths changed in commits of the last `days` days before HEAD's commit date.
+/// Paths (relative to `root`) changed in commits of the last `days` days before HEAD's commit
+/// date.
 fn recent_files(root: &Path, days: u32) -> Result<BTreeSet<String>> {
     if days == 0 {
         return Ok(BTreeSet::new());
@@ -194,6 +197,7 @@ fn recent_files(root: &Path, days: u32) -> Result<BTreeSet<String>> {
             "log",
             &format!("--since={since}"),
             "--name-only",
+            "--relative",
             "--format=",
             "-z",
         ],
