@@ -201,6 +201,21 @@ def test_accepted_suggestions_become_samples(work, dataset, tmp_path):
     assert "sk_live_51Hq8ZpK2mXvR7tLw9NcYb4Jd" not in text
 
 
+def test_a_folder_of_a_repository_and_recent_files(work, dataset):
+    """A folder inside a repository gives only its own files; `--recent-days` counts files
+    changed since N days before HEAD `--recent-weight` times (all of them here: one commit)."""
+    out = work / "ds-app"
+    r = moat(work / "home", "dataset", "build", work / "billing" / "app", "--out", out, "--base",
+             TINY, "--heldout", "0", "--seq-len", "512", "--recent-days", "30",
+             "--recent-weight", "3")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["tracked_files"] == 2 and report["repositories"][0]["recent_files"] == 2
+    paths = [json.loads(l)["path"] for l in (out / "train.jsonl").read_text().splitlines()]
+    assert sorted(set(paths)) == ["client.py", "settings.py"]
+    assert len(paths) == 6  # 2 files, 3 cursors each
+
+
 def test_bad_repositories_are_refused(work):
     home = work / "home"
     plain = work / "plain"
