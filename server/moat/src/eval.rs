@@ -80,6 +80,12 @@ pub struct EvalArgs {
     /// Use the manifest's `[remote]` server even when it also has `[onnx]`.
     #[arg(long)]
     remote: bool,
+    /// Instead of scoring: the warm per-keystroke cost of repository context on the first N
+    /// tasks (the expected line typed one character at a time, a request per keystroke, the KV
+    /// cache kept between them): retrieval time and the pipeline's time with and without the
+    /// snippets.
+    #[arg(long, value_name = "N")]
+    keystroke_cost: Option<usize>,
     /// Lay repository context out in this format instead of the model's (to compare layouts).
     #[arg(long, value_enum)]
     context_format: Option<FormatArg>,
@@ -219,7 +225,16 @@ impl RepositoryContext {
         })?;
         let index = moat_index::open_workspace(&root).map_err(|e| e.to_string())?;
         let started = std::time::Instant::now();
-        index.refresh(&mut |_| {}).map_err(|e| e.to_string())?;
+        match index.refresh(&mut |_| {}) {
+            Ok(_) => {}
+            // Another process (a second `moat eval`, an editor) is writing this index: search
+            // what it has written; the figures are then as fresh as its last commit.
+            Err(moat_index::Error::ReadOnly(_)) => eprintln!(
+                "moat eval: {} is being indexed by another process; searching its index read-only",
+                root.display()
+            ),
+            Err(e) => return Err(e.to_string()),
+        }
         eprintln!(
             "moat eval: indexed {} ({} files, {:.1} s)",
             root.display(),
@@ -559,6 +574,112 @@ pub fn run_task(
     })
 }
 
+/// `--keystroke-cost`: types each task's expected line into its document one character at a
+/// time with a warm model, once without and once with repository snippets, and prints the
+/// per-keystroke retrieval time and pipeline times (p50/p95) and their paired difference. The
+/// first request of each line (the cold prompt) is not counted.
+fn keystroke_cost(
+    tasks: &[Task],
+    repository: &RepositoryContext,
+    settings: &CompletionSettings,
+    backend: &AnyBackend,
+    cancel: &CancelToken,
+) -> Result<()> {
+    let mut retrieval = Vec::new();
+    let mut plain = Vec::new();
+    let mut with_context = Vec::new();
+    let mut delta = Vec::new();
+    let mut snippet_tokens = Vec::new();
+    for task in tasks {
+        let (language, _) = task_language(task);
+        let typed: Vec<usize> = task
+            .expected
+            .char_indices()
+            .map(|(i, c)| i + c.len_utf8())
+            .take_while(|&end| !task.expected[..end].contains('\n'))
+            .collect();
+        let mut times = [Vec::new(), Vec::new()];
+        for (variant, out) in times.iter_mut().enumerate() {
+            backend.reset();
+            for (k, &end) in std::iter::once(&0).chain(&typed).enumerate() {
+                let text = format!("{}{}{}", task.prefix, &task.expected[..end], task.suffix);
+                let cursor = task.prefix.len() + end;
+                let started = std::time::Instant::now();
+                let snippets = if variant == 1 {
+                    let s = repository.snippets(task, &text, cursor);
+                    if k > 0 {
+                        retrieval.push(started.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    s
+                } else {
+                    Vec::new()
+                };
+                let tree = language.and_then(|l| SyntaxTree::parse(l, &text));
+                let input = CompletionInput {
+                    text: &text,
+                    cursor,
+                    path: task.path.as_deref(),
+                    language,
+                    tree: tree.as_ref(),
+                    snippets: &snippets,
+                };
+                let settings = CompletionSettings {
+                    repo_name: task.repo.as_deref().and_then(repo_label),
+                    ..settings.clone()
+                };
+                let r = complete(&input, &settings, backend.backend(), cancel)?;
+                if k == 0 && variant == 1 {
+                    snippet_tokens.push(r.prompt_tokens as f64);
+                }
+                if k > 0 {
+                    out.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+        }
+        for (a, b) in times[0].iter().zip(&times[1]) {
+            delta.push(b - a);
+        }
+        let [a, b] = times;
+        plain.extend(a);
+        with_context.extend(b);
+    }
+    let row = |name: &str, v: &[f64]| {
+        format!(
+            "{name:<28} {:>9.1} {:>9.1} {:>6}\n",
+            percentile(v, 50.0),
+            percentile(v, 95.0),
+            v.len()
+        )
+    };
+    let mut out = format!(
+        "moat eval --keystroke-cost: {} tasks, warm model, {}\n{:<28} {:>9} {:>9} {:>6}\n",
+        tasks.len(),
+        backend.backend().describe(),
+        "per keystroke (ms)",
+        "p50",
+        "p95",
+        "n"
+    );
+    out += &row("retrieval", &retrieval);
+    out += &row("pipeline, file only", &plain);
+    out += &row("pipeline + retrieval, repo", &with_context);
+    out += &row("repo - file (paired)", &delta);
+    out += &format!(
+        "prompt tokens with repository context: mean {:.0}\n",
+        mean_of(&snippet_tokens)
+    );
+    crate::print_out(&out);
+    Ok(())
+}
+
+fn mean_of(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
 /// Today's date (UTC) as YYYY-MM-DD, without a date crate.
 pub fn today() -> String {
     let secs = std::time::SystemTime::now()
@@ -666,6 +787,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
 
     let cancel = CancelToken::new();
     let interrupted = install_interrupt(&cancel);
+    if let Some(n) = args.keystroke_cost {
+        tasks.truncate(n);
+        return keystroke_cost(&tasks, &repository, &settings, &backend, &cancel);
+    }
     let bar = progress_bar(tasks.len());
     let mut results: Vec<TaskResult> = Vec::with_capacity(tasks.len());
     let mut exact = 0usize;

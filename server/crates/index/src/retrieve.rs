@@ -85,6 +85,12 @@ const DEFS_PER_NAME: usize = 2;
 const AMBIGUOUS_DEFS: usize = 4;
 /// Candidates fetched from the BM25 search.
 const SIMILAR_CANDIDATES: usize = 32;
+/// Most lines of a type's body shown with its definition.
+const OUTLINE_LINES: usize = 12;
+/// Most bytes of a type outline.
+const OUTLINE_BYTES: usize = 600;
+/// Chunks of a file searched for a type's outline.
+const OUTLINE_CHUNKS: usize = 512;
 /// Similar chunks returned at most.
 const MAX_SIMILAR: usize = 8;
 /// Score multiplier for chunks of open files.
@@ -133,6 +139,10 @@ struct DefHit {
     path: String,
     line: u64,
     text: String,
+    /// The definition's kind (`function`, `class`, `interface`…).
+    kind: String,
+    /// Its signature as stored (the end of `text` unless a docstring follows it).
+    signature: String,
     /// Position in priority order (0 = most useful).
     rank: usize,
 }
@@ -233,6 +243,55 @@ fn path_is_imported(path: &str, words: &HashSet<String>) -> bool {
         })
 }
 
+/// Share of a chunk's lines found in the current file above which the chunk only repeats what
+/// the prompt already holds (copied code, generated twins).
+const REPEAT_SHARE: f32 = 0.5;
+/// Bytes of the current file (before the cursor, nearest first) compared against chunks.
+const REPEAT_SCAN_BYTES: usize = 64 * 1024;
+
+/// The trimmed, non-trivial lines of the end of `text`.
+fn line_set(text: &str) -> HashSet<&str> {
+    let from = text.floor_char_boundary(text.len().saturating_sub(REPEAT_SCAN_BYTES));
+    text[from..]
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() > 3)
+        .collect()
+}
+
+/// Whether most of `text`'s non-trivial lines are already in `own`.
+fn repeats(text: &str, own: &HashSet<&str>) -> bool {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.len() > 3)
+        .collect();
+    let found = lines.iter().filter(|l| own.contains(*l)).count();
+    !lines.is_empty() && found as f32 > lines.len() as f32 * REPEAT_SHARE
+}
+
+/// Whether a retrieval stage is turned off by `MOAT_ABLATE` (comma-separated stage names): how
+/// the ablation table in `tests/eval/README.md` is measured with one binary. Read once.
+fn ablated(stage: &str) -> bool {
+    static ABLATE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ABLATE
+        .get_or_init(|| {
+            std::env::var("MOAT_ABLATE")
+                .unwrap_or_default()
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .iter()
+        .any(|s| s == stage)
+}
+
+/// Definition kinds whose body lists members (fields, methods, variants).
+fn is_type_kind(kind: &str) -> bool {
+    matches!(kind, "class" | "interface" | "type" | "struct" | "enum")
+}
+
 /// How many directory levels apart two paths are.
 fn dir_distance(a: &str, b: &str) -> usize {
     let da: Vec<&str> = a.split('/').collect();
@@ -286,21 +345,33 @@ impl Retriever<'_> {
     fn definitions_of(&self, name: &str, imported: &HashSet<String>) -> Result<Vec<DefHit>> {
         let term = Term::from_field_text(self.fields.name, name);
         let query = TermQuery::new(term, IndexRecordOption::Basic);
-        let mut found: Vec<(bool, bool, usize, String, u64, String)> = self
+        let mut found: Vec<(bool, bool, usize, DefHit)> = self
             .search(&query, 16)?
             .into_iter()
             .map(|(_, doc)| {
-                let path = str_field(&doc, self.fields.path).to_owned();
-                let line = u64_field(&doc, self.fields.line);
-                let text = str_field(&doc, self.fields.text).to_owned();
-                let open = self.is_open(&path);
-                let imported = path_is_imported(&path, imported);
-                let distance = dir_distance(&self.current, &path);
-                (!open, !imported, distance, path, line, text)
+                let hit = DefHit {
+                    path: str_field(&doc, self.fields.path).to_owned(),
+                    line: u64_field(&doc, self.fields.line),
+                    text: str_field(&doc, self.fields.text).to_owned(),
+                    kind: str_field(&doc, self.fields.def_kind).to_owned(),
+                    signature: str_field(&doc, self.fields.signature).to_owned(),
+                    rank: 0,
+                };
+                let open = self.is_open(&hit.path);
+                let imported = path_is_imported(&hit.path, imported);
+                let distance = dir_distance(&self.current, &hit.path);
+                (!open, !imported, distance, hit)
             })
-            .filter(|hit| hit.3 != self.current)
             .collect();
-        found.sort();
+        // A name the current file defines resolves there (the prompt holds it, or its file
+        // context does): another file's definition of the same name would mislead.
+        if found.iter().any(|(_, _, _, hit)| hit.path == self.current) && !ablated("local") {
+            return Ok(Vec::new());
+        }
+        found.retain(|(_, _, _, hit)| hit.path != self.current);
+        found.sort_by(|a, b| {
+            (a.0, a.1, a.2, &a.3.path, a.3.line).cmp(&(b.0, b.1, b.2, &b.3.path, b.3.line))
+        });
         let preferred = found.first().is_some_and(|f| !f.0 || !f.1);
         if found.len() > AMBIGUOUS_DEFS && !preferred {
             return Ok(Vec::new());
@@ -308,13 +379,58 @@ impl Retriever<'_> {
         Ok(found
             .into_iter()
             .take(DEFS_PER_NAME)
-            .map(|(_, _, _, path, line, text)| DefHit {
-                path,
-                line,
-                text,
-                rank: 0,
-            })
+            .map(|(_, _, _, hit)| hit)
             .collect())
+    }
+
+    /// A type's definition with the start of its body (fields, members), read from the chunk
+    /// that holds its first line: what `x.` on a value of the type needs. `None` when the
+    /// definition is not a type or its chunk is not found.
+    fn type_outline(&self, hit: &DefHit) -> Option<String> {
+        if !is_type_kind(&hit.kind) {
+            return None;
+        }
+        let clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = vec![
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.path, &hit.path),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.kind, crate::store::KIND_CHUNK),
+                    IndexRecordOption::Basic,
+                )),
+            ),
+        ];
+        let chunks = self
+            .search(&BooleanQuery::new(clauses), OUTLINE_CHUNKS)
+            .ok()?;
+        let (start, text) = chunks.iter().find_map(|(_, doc)| {
+            let start = u64_field(doc, self.fields.line);
+            let end = u64_field(doc, self.fields.end_line);
+            (start <= hit.line && hit.line < end).then(|| (start, str_field(doc, self.fields.text)))
+        })?;
+        // The doc comment above the signature, as the definition snippet has it.
+        let doc = hit
+            .text
+            .strip_suffix(hit.signature.as_str())
+            .unwrap_or_default();
+        let mut out = doc.to_owned();
+        let mut lines = 0;
+        for line in text.lines().skip((hit.line - start) as usize) {
+            if lines >= OUTLINE_LINES || out.len() + line.len() + 1 > OUTLINE_BYTES {
+                break;
+            }
+            out.push_str(line);
+            out.push('\n');
+            lines += 1;
+        }
+        let out = out.trim_end().to_owned();
+        (lines > 1).then_some(out)
     }
 
     /// Definition names starting with `prefix`, shortest first.
@@ -372,6 +488,11 @@ impl Retriever<'_> {
                     for mut hit in hits {
                         if seen.insert((hit.path.clone(), hit.line)) {
                             hit.rank = out.len();
+                            if !ablated("outline")
+                                && let Some(outline) = self.type_outline(&hit)
+                            {
+                                hit.text = outline;
+                            }
                             out.push(hit);
                         }
                     }
@@ -541,8 +662,12 @@ pub(crate) fn retrieve(r: &Retriever<'_>, query: &Query<'_>) -> Vec<RetrievedSni
     }
     let language = Language::from_path(Path::new(&r.current));
     let imports = extract::import_lines(language, query.text_before_cursor);
-    let defs = r.definitions(query, &imports);
-    let similar = if query.deadline.is_some_and(|d| Instant::now() >= d) {
+    let defs = if ablated("definitions") {
+        Vec::new()
+    } else {
+        r.definitions(query, &imports)
+    };
+    let similar = if query.deadline.is_some_and(|d| Instant::now() >= d) || ablated("similar") {
         Vec::new()
     } else {
         r.similar(query).unwrap_or_else(|err| {
@@ -556,7 +681,7 @@ pub(crate) fn retrieve(r: &Retriever<'_>, query: &Query<'_>) -> Vec<RetrievedSni
 
     // The file's own imports, when the prefix window probably no longer holds them.
     let mut import_snippet = None;
-    if !imports.is_empty() {
+    if !imports.is_empty() && !ablated("imports") {
         let last_import = imports.last().map(String::as_str).unwrap_or("");
         let far = query
             .text_before_cursor
@@ -597,7 +722,14 @@ pub(crate) fn retrieve(r: &Retriever<'_>, query: &Query<'_>) -> Vec<RetrievedSni
     }
     used += def_used;
     let mut chosen_similar: Vec<&ChunkHit> = Vec::new();
+    let own_lines = (!ablated("dedupe")).then(|| line_set(query.text_before_cursor));
     for hit in &similar {
+        if own_lines
+            .as_ref()
+            .is_some_and(|own| repeats(&hit.text, own))
+        {
+            continue;
+        }
         let c = cost(&hit.path, &hit.text);
         if used + c <= budget {
             used += c;

@@ -244,6 +244,59 @@ fn similar_code_and_budget() {
 }
 
 #[test]
+fn types_come_with_their_members() {
+    let ws = fixture();
+    let (index, _cache) = open(ws.path());
+    refresh(&index);
+    // A value of a type from another file: its fields and methods, not only its name.
+    let before = "fn scale(r: Rectangle) -> f64 {\n    let shape: Rectangle = r;\n";
+    let snippets = index.retrieve(&query("src/scale.rs", before));
+    let outline = definitions(&snippets)
+        .into_iter()
+        .find(|s| s.text.contains("pub struct Rectangle {"))
+        .unwrap_or_else(|| panic!("no Rectangle: {snippets:#?}"));
+    assert!(
+        outline
+            .text
+            .starts_with("/// A rectangle.\npub struct Rectangle {\n    pub width: f64,"),
+        "{}",
+        outline.text
+    );
+    let before = "from utils.math_utils import Accumulator\n\nacc = Accumulator()\n";
+    let snippets = index.retrieve(&query("app/run.py", before));
+    let outline = definitions(&snippets)
+        .into_iter()
+        .find(|s| s.text.contains("class Accumulator:"))
+        .unwrap_or_else(|| panic!("no Accumulator: {snippets:#?}"));
+    assert!(
+        outline.text.contains("    def push(self, value):"),
+        "{}",
+        outline.text
+    );
+    // A function stays a signature.
+    assert!(
+        snippets.iter().all(|s| !s.text.contains("total = a + b")),
+        "{snippets:#?}"
+    );
+}
+
+#[test]
+fn similar_code_the_file_already_holds_is_not_repeated() {
+    let ws = fixture();
+    let (index, _cache) = open(ws.path());
+    refresh(&index);
+    // The current file is a copy of geometry.rs being edited: its twin's chunks add nothing.
+    let before = format!("{GEOMETRY_RS}\nfn perimeter(r: &Rectangle) -> f64 {{\n    ");
+    let snippets = index.retrieve(&query("src/geometry_copy.rs", &before));
+    assert!(
+        snippets
+            .iter()
+            .all(|s| s.kind != SnippetKind::Similar || !s.text.contains("impl Rectangle {")),
+        "{snippets:#?}"
+    );
+}
+
+#[test]
 fn far_imports_are_returned_last() {
     let ws = fixture();
     let (index, _cache) = open(ws.path());
