@@ -231,6 +231,8 @@ pub(crate) fn disk_usage(dir: &Path) -> u64 {
 pub(crate) struct NoSyncDirectory {
     inner: MmapDirectory,
     root: PathBuf,
+    /// Set once the temporary files of dead writers were removed (on the first atomic write).
+    swept: Arc<std::sync::atomic::AtomicBool>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -240,8 +242,42 @@ impl NoSyncDirectory {
         Ok(NoSyncDirectory {
             inner: MmapDirectory::open(root)?,
             root: root.to_path_buf(),
+            swept: Arc::default(),
         })
     }
+}
+
+/// The writer's pid in an atomic write's temporary file name (`.{name}.{pid}.{n}.tmp`).
+fn temp_file_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = rest.rsplitn(3, '.');
+    let _counter: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// Removes the atomic-write temporary files in `dir` left by writers that were killed between
+/// writing and renaming (one per kill otherwise piles up). Only files of processes that are gone
+/// are touched; where liveness cannot be told (no `/proc`), nothing is.
+pub(crate) fn remove_dead_writers_temp_files(dir: &Path) -> usize {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return 0;
+    }
+    let own = std::process::id();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_file_pid) else {
+            continue;
+        };
+        if pid != own && !proc.join(pid.to_string()).exists() {
+            removed += usize::from(std::fs::remove_file(entry.path()).is_ok());
+        }
+    }
+    removed
 }
 
 /// A file writer whose `terminate` flushes but does not sync.
@@ -296,6 +332,14 @@ impl Directory for NoSyncDirectory {
     }
 
     fn atomic_write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        // Only the writer (holding the index lock) writes: the first time, sweep what killed
+        // writers left.
+        if !self.swept.swap(true, Ordering::Relaxed) {
+            let removed = remove_dead_writers_temp_files(&self.root);
+            if removed > 0 {
+                tracing::info!(removed, "removed temporary files of killed index writers");
+            }
+        }
         let target = self.root.join(path);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
         let tmp = self.root.join(format!(
@@ -319,5 +363,36 @@ impl Directory for NoSyncDirectory {
 
     fn watch(&self, watch_callback: WatchCallback) -> tantivy::Result<WatchHandle> {
         self.inner.watch(watch_callback)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_file_names() {
+        assert_eq!(temp_file_pid("..managed.json.14303.19.tmp"), Some(14303));
+        assert_eq!(temp_file_pid(".meta.json.7.0.tmp"), Some(7));
+        assert_eq!(temp_file_pid("meta.json"), None);
+        assert_eq!(temp_file_pid(".x.tmp"), None);
+        assert_eq!(temp_file_pid(".a.b.c.tmp"), None);
+    }
+
+    #[test]
+    fn sweeps_only_dead_writers_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir
+            .path()
+            .join(format!("..managed.json.{}.3.tmp", u32::MAX - 1));
+        let live = dir
+            .path()
+            .join(format!("..managed.json.{}.4.tmp", std::process::id()));
+        let other = dir.path().join("meta.json");
+        for f in [&dead, &live, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_dead_writers_temp_files(dir.path()), 1);
+        assert!(!dead.exists() && live.exists() && other.exists());
     }
 }
