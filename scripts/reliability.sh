@@ -13,6 +13,8 @@
 #   soak             MOAT_SOAK_KEYSTROKES=10000 cargo test --release -p moat-e2e --test soak -- --include-ignored --nocapture
 #   storm / load     cargo test --release -p moat-e2e --test storm -- --nocapture --test-threads 1
 #   secrets          cargo test --release -p moat-e2e --test security -- --nocapture
+#   dataset crashes  MOAT_CRASH_ITERS=20 cargo test --release -p moat-e2e --test crash_dataset -- --nocapture
+#   import crashes   (cd model-assets/train && .venv/bin/python -m pytest tests/test_import_crash.py -q)
 # Everything runs under `nice`: the machine stays usable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +34,8 @@ quick)
     run cargo test -p moat-text --test fuzz_edits -- --nocapture --test-threads 1
     run cargo test -p moat-index --test crash --test security -- --nocapture
     run cargo test -p moat-model --lib remote
-    run cargo test -p moat-e2e --test clean_exit --test soak --test storm --test security -- --nocapture --test-threads 1
+    run cargo test -p moat-e2e --test clean_exit --test soak --test storm --test security --test crash_dataset -- --nocapture --test-threads 1
+    (cd model-assets/train && run .venv/bin/python -m pytest tests/test_import_crash.py -q -p no:cacheprovider)
     ;;
 long)
     run cargo build --release -p moat
@@ -43,6 +46,8 @@ long)
     run env MOAT_SOAK_KEYSTROKES=10000 cargo test --release -p moat-e2e --test soak -- --include-ignored --nocapture --test-threads 1 || true
     run cargo test --release -p moat-e2e --test storm -- --nocapture --test-threads 1
     run cargo test --release -p moat-e2e --test security -- --nocapture
+    run env MOAT_CRASH_ITERS=20 cargo test --release -p moat-e2e --test crash_dataset -- --nocapture
+    (cd model-assets/train && run .venv/bin/python -m pytest tests/test_import_crash.py -q -p no:cacheprovider)
     ;;
 *)
     echo "usage: $0 quick|long" >&2
