@@ -9,8 +9,10 @@
 //!
 //! Every action is a FIM request: the prefix is the text before the part to write (plus a short
 //! lead-in such as `/// ` or `def test_`), the suffix the text after it. The default model
-//! (Qwen2.5-Coder-0.5B-Instruct) is also a chat model; FIM keeps the file's own text around the
-//! gap, which a chat prompt would have to quote back, and stops at the boundaries above.
+//! (Qwen2.5-Coder-0.5B-Instruct) is also a chat model, but measured on held-out bodies
+//! (tests/fill-body-eval/chat_vs_fim.py) its chat answers reach an edit similarity of 0.05-0.13
+//! against FIM's 0.46-0.58: in chat it mostly hands the stub back, while FIM sees the file
+//! around the gap.
 
 pub mod shape;
 pub mod stop;
