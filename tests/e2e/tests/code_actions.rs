@@ -197,7 +197,7 @@ fn a_diagnostic_from_another_server_is_offered_as_a_quick_fix() {
         "severity": 1
     });
     let actions = code_actions(&mut server, uri, (line, character), json!([diagnostic]));
-    let fix = titled(&actions, "fix \"\"pric\" is not defined\"");
+    let fix = titled(&actions, "fix: \"pric\" is not defined");
     assert_eq!(fix["kind"], "quickfix");
     assert_eq!(fix["diagnostics"][0]["source"], "Pyright");
     match resolve(&mut server, fix, uri, text) {

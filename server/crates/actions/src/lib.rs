@@ -140,7 +140,7 @@ pub fn offers(
             .collect();
         out.push(Offer {
             kind: ActionKind::FixDiagnostic,
-            title: format!("moat: fix \"{message}\""),
+            title: format!("moat: fix: {message}"),
             diagnostic: Some(i),
         });
     }
