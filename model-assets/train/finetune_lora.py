@@ -318,6 +318,10 @@ def run(args) -> Path:
         hf = stage / "hf"
         merged.save_pretrained(hf, safe_serialization=True)
         tok.save_pretrained(hf)
+        # The base's own tokenizer.json, byte for byte (transformers re-serializes it), so data
+        # sets built for the base (checked by its sha256) also fit the fine-tuned model.
+        shutil.copy(base / manifest.get("model", {}).get("tokenizer", "tokenizer.json"),
+                    hf / "tokenizer.json")
         del merged, model
         log("[5/6] export: onnxruntime-genai builder via the import")
         imp = json.loads((base / "import.json").read_text()) if (base / "import.json").is_file() else {}

@@ -347,6 +347,8 @@ def test_finetune_exports_a_model_the_workspace_serves(work, dataset):
     record = json.loads((model / "finetune.json").read_text())
     assert record["steps"] == 3 and record["tokens_seen"] > 0, record
     assert record["base"]["name"] == "moat-cpu-4m"
+    # The base's tokenizer, byte for byte: the same data set fits the fine-tuned model.
+    assert (model / "tokenizer.json").read_bytes() == (TINY / "tokenizer.json").read_bytes()
     assert json.loads(r.stdout.strip().splitlines()[-1])["model"] == str(model)
     # Only the finished model is in the models folder.
     assert sorted(p.name for p in (home / "models").iterdir()) == ["billing-tiny"]
