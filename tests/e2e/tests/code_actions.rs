@@ -412,6 +412,14 @@ fn the_default_model_fills_simple_bodies_sensibly() {
 fn completions_server(
     text: &'static str,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    completions_server_after(text, std::time::Duration::ZERO)
+}
+
+/// As [`completions_server`], answering each request only after `delay` (a slow remote model).
+fn completions_server_after(
+    text: &'static str,
+    delay: std::time::Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -443,6 +451,7 @@ fn completions_server(
                 continue;
             }
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(delay);
             let reply =
                 json!({ "choices": [{ "text": text, "finish_reason": "stop" }] }).to_string();
             let mut stream = stream;
@@ -459,25 +468,7 @@ fn completions_server(
 #[test]
 fn an_action_set_to_remote_runs_on_the_manifests_remote_server() {
     let (base, requests) = completions_server("    return width * height\n");
-    // tiny-llama in-process for completions, plus a [remote] section for the chosen actions.
-    let dir = TempDir::new("actions-remote-model");
-    let tiny = moat_e2e::model_dir("tiny-llama");
-    let manifest = std::fs::read_to_string(tiny.join("model.toml")).expect("model.toml");
-    let manifest = manifest.replace(
-        "onnx = \"model.onnx\"",
-        &format!("onnx = \"{}\"", tiny.join("model.onnx").display()),
-    );
-    std::fs::write(
-        dir.path().join("model.toml"),
-        format!("{manifest}\n[remote]\nbase_url = \"{base}\"\nmodel = \"fill\"\n"),
-    )
-    .expect("write model.toml");
-    std::fs::copy(
-        tiny.join("tokenizer.json"),
-        dir.path().join("tokenizer.json"),
-    )
-    .expect("tokenizer");
-
+    let dir = remote_model(&base);
     let options = Options::default()
         .model(dir.path())
         .init_options(json!({ "debounceMs": 0, "codeActionRemote": ["fillBody"] }));
@@ -504,4 +495,63 @@ fn an_action_set_to_remote_runs_on_the_manifests_remote_server() {
         1,
         "the doc comment ran locally"
     );
+}
+
+/// tiny-llama in-process for completions, plus a `[remote]` section (`base`) for chosen actions.
+fn remote_model(base: &str) -> TempDir {
+    let dir = TempDir::new("actions-remote-model");
+    let tiny = moat_e2e::model_dir("tiny-llama");
+    let manifest = std::fs::read_to_string(tiny.join("model.toml")).expect("model.toml");
+    let manifest = manifest.replace(
+        "onnx = \"model.onnx\"",
+        &format!("onnx = \"{}\"", tiny.join("model.onnx").display()),
+    );
+    std::fs::write(
+        dir.path().join("model.toml"),
+        format!("{manifest}\n[remote]\nbase_url = \"{base}\"\nmodel = \"fill\"\n"),
+    )
+    .expect("write model.toml");
+    std::fs::copy(
+        tiny.join("tokenizer.json"),
+        dir.path().join("tokenizer.json"),
+    )
+    .expect("tokenizer");
+
+    dir
+}
+
+#[test]
+fn a_resolve_cancelled_while_the_model_writes_changes_nothing() {
+    // The remote model takes 3 s: the cancel comes while it writes.
+    let (base, requests) = completions_server_after(
+        "    return width * height\n",
+        std::time::Duration::from_secs(3),
+    );
+    let dir = remote_model(&base);
+    let options = Options::default()
+        .model(dir.path())
+        .init_options(json!({ "debounceMs": 0, "codeActionRemote": ["all"] }));
+    let mut server = Server::start_ready(&options);
+    server.open(PY_URI, "python", PY);
+    let actions = code_actions(&mut server, PY_URI, position_of(PY, "pass"), json!([]));
+    let fill = titled(&actions, "fill the body of `area`").clone();
+    let id = server.send_request("codeAction/resolve", fill.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while requests.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the model was never asked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.notify("$/cancelRequest", json!({ "id": id }));
+    let response = server.response(id);
+    assert_eq!(response["error"]["code"], -32800, "{response}");
+    assert!(response.get("result").is_none(), "no edit: {response}");
+    // Still serving: the same action resolves (after the slow model's 3 s).
+    match resolve(&mut server, &fill, PY_URI, PY) {
+        Outcome::Edited(new) => assert!(new.contains("    return width * height\n"), "{new}"),
+        Outcome::Refused(message) => panic!("refused: {message}"),
+    }
+    assert!(server.shutdown_and_exit().success());
 }
