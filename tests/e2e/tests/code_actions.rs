@@ -407,24 +407,28 @@ fn the_default_model_fills_simple_bodies_sensibly() {
     }
 }
 
-/// A loopback OpenAI-style completions server that answers every request with `text`, and
-/// counts the requests.
-fn completions_server(
-    text: &'static str,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// A loopback OpenAI-style completions server: its address, how many requests it answered, and
+/// their bodies.
+struct Remote {
+    base: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// A [`Remote`] that answers every request with `text`.
+fn completions_server(text: &'static str) -> Remote {
     completions_server_after(text, std::time::Duration::ZERO)
 }
 
 /// As [`completions_server`], answering each request only after `delay` (a slow remote model).
-fn completions_server_after(
-    text: &'static str,
-    delay: std::time::Duration,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+fn completions_server_after(text: &'static str, delay: std::time::Duration) -> Remote {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = count.clone();
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = bodies.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
@@ -450,6 +454,9 @@ fn completions_server_after(
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
+            if let Ok(mut all) = record.lock() {
+                all.push(String::from_utf8_lossy(&body).into_owned());
+            }
             seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             std::thread::sleep(delay);
             let reply =
@@ -462,12 +469,16 @@ fn completions_server_after(
             );
         }
     });
-    (base, count)
+    Remote {
+        base,
+        requests: count,
+        bodies,
+    }
 }
 
 #[test]
 fn an_action_set_to_remote_runs_on_the_manifests_remote_server() {
-    let (base, requests) = completions_server("    return width * height\n");
+    let Remote { base, requests, .. } = completions_server("    return width * height\n");
     let dir = remote_model(&base);
     let options = Options::default()
         .model(dir.path())
@@ -523,7 +534,7 @@ fn remote_model(base: &str) -> TempDir {
 #[test]
 fn a_resolve_cancelled_while_the_model_writes_changes_nothing() {
     // The remote model takes 3 s: the cancel comes while it writes.
-    let (base, requests) = completions_server_after(
+    let Remote { base, requests, .. } = completions_server_after(
         "    return width * height\n",
         std::time::Duration::from_secs(3),
     );
@@ -554,4 +565,61 @@ fn a_resolve_cancelled_while_the_model_writes_changes_nothing() {
         Outcome::Refused(message) => panic!("refused: {message}"),
     }
     assert!(server.shutdown_and_exit().success());
+}
+
+#[test]
+fn the_prompt_holds_repository_context_from_the_index() {
+    let remote = completions_server("    return to_metres(width) * to_metres(height)\n");
+    let dir = remote_model(&remote.base);
+    let ws = TempDir::new("actions-repo");
+    let root = ws.path();
+    std::fs::write(
+        root.join("units.py"),
+        "def to_metres(feet):\n    \"\"\"Feet to metres (the survey foot).\"\"\"\n    return feet * 0.3048006096\n",
+    )
+    .unwrap();
+    let source = "from units import to_metres\n\nSIDE = to_metres(3)\n\n\ndef area(width, height):\n    pass\n";
+    std::fs::write(root.join("shapes.py"), source).unwrap();
+    let options = Options::default()
+        .model(dir.path())
+        .root(root)
+        .init_options(json!({ "debounceMs": 0, "codeActionRemote": ["fillBody"] }));
+    let mut server = Server::start_ready(&options);
+    // The index is ready once it says so (a status the start may already have read).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        server.drain();
+        let indexed = server
+            .log
+            .iter()
+            .any(|m| m["method"] == "moat/status" && m["params"]["state"] == "indexed");
+        if indexed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the workspace was not indexed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let uri = format!("file://{}/shapes.py", root.display());
+    server.open(&uri, "python", source);
+    let actions = code_actions(&mut server, &uri, position_of(source, "pass"), json!([]));
+    match resolve(
+        &mut server,
+        titled(&actions, "fill the body of `area`"),
+        &uri,
+        source,
+    ) {
+        Outcome::Edited(new) => assert!(
+            new.ends_with("    return to_metres(width) * to_metres(height)\n"),
+            "{new}"
+        ),
+        Outcome::Refused(message) => panic!("refused: {message}"),
+    }
+    let bodies = remote.bodies.lock().unwrap().join("\n");
+    assert!(
+        bodies.contains("units.py") && bodies.contains("survey foot"),
+        "the definition of to_metres from units.py is in the prompt: {bodies}"
+    );
 }
