@@ -96,6 +96,8 @@ pub struct Options {
     pub client_name: String,
     /// `textDocument.completion.completionItem.snippetSupport`.
     pub snippet_support: bool,
+    /// `textDocument.codeAction.resolveSupport` for `edit` (true by default).
+    pub code_action_resolve: bool,
 }
 
 impl Default for Options {
@@ -108,6 +110,7 @@ impl Default for Options {
             env: Vec::new(),
             client_name: "moat-e2e".into(),
             snippet_support: false,
+            code_action_resolve: true,
         }
     }
 }
@@ -149,6 +152,12 @@ impl Options {
     pub fn client(mut self, name: &str, snippet_support: bool) -> Self {
         self.client_name = name.to_string();
         self.snippet_support = snippet_support;
+        self
+    }
+
+    /// A client that cannot resolve code actions (no `codeAction.resolveSupport`).
+    pub fn without_code_action_resolve(mut self) -> Self {
+        self.code_action_resolve = false;
         self
     }
 
@@ -227,11 +236,17 @@ fn reader_thread(
                     "error": e.to_string(),
                 }),
             };
-            // A request from the server: answer at once so it never waits on the test.
-            if message.get("method").is_some()
+            // A request from the server: answer at once so it never waits on the test (an edit
+            // is applied: the test reads it from the log).
+            if let Some(method) = message.get("method")
                 && let Some(id) = message.get("id")
             {
-                let reply = json!({ "jsonrpc": "2.0", "id": id, "result": null });
+                let result = if method == "workspace/applyEdit" {
+                    json!({ "applied": true })
+                } else {
+                    Value::Null
+                };
+                let reply = json!({ "jsonrpc": "2.0", "id": id, "result": result });
                 if let Ok(mut guard) = stdin.lock()
                     && let Some(w) = guard.as_mut()
                 {
@@ -337,10 +352,15 @@ impl Server {
             "textDocument": {
                 "completion": { "completionItem": { "snippetSupport": options.snippet_support } },
                 "inlineCompletion": {},
+                "codeAction": if options.code_action_resolve {
+                    json!({ "dataSupport": true, "resolveSupport": { "properties": ["edit"] } })
+                } else {
+                    json!({})
+                },
                 "synchronization": { "didSave": false }
             },
             "window": { "workDoneProgress": true, "showMessage": {} },
-            "workspace": { "configuration": true, "didChangeConfiguration": { "dynamicRegistration": true } }
+            "workspace": { "applyEdit": true, "configuration": true, "didChangeConfiguration": { "dynamicRegistration": true } }
         });
         if let Some(encodings) = &options.position_encodings {
             capabilities["general"] = json!({ "positionEncodings": encodings });

@@ -121,6 +121,7 @@ fn each_action_is_offered_where_its_shape_is_and_resolves_to_a_parsing_edit_or_a
         let actions = code_actions(&mut server, uri, position_of(text, stub), json!([]));
         let fill = titled(&actions, "fill the body of `area`");
         assert!(fill.get("edit").is_none(), "computed lazily: {fill}");
+        assert!(fill.get("command").is_none(), "the client resolves: {fill}");
         assert_eq!(fill["kind"], "refactor.rewrite");
         if language != Language::Python {
             titled(&actions, "write the doc comment of `area`");
@@ -622,4 +623,74 @@ fn the_prompt_holds_repository_context_from_the_index() {
         bodies.contains("units.py") && bodies.contains("survey foot"),
         "the definition of to_metres from units.py is in the prompt: {bodies}"
     );
+}
+
+#[test]
+fn a_client_without_resolve_runs_the_actions_command_and_the_edit_is_applied() {
+    let remote = completions_server("    return width * height\n");
+    let dir = remote_model(&remote.base);
+    let options = Options::default()
+        .model(dir.path())
+        .without_code_action_resolve()
+        .init_options(json!({ "debounceMs": 0, "codeActionRemote": ["fillBody"] }));
+    let mut server = Server::start_ready(&options);
+    let commands = &server.init_result["capabilities"]["executeCommandProvider"]["commands"];
+    assert!(
+        commands
+            .as_array()
+            .is_some_and(|c| c.contains(&json!("moat.runCodeAction"))),
+        "{commands}"
+    );
+    server.open(PY_URI, "python", PY);
+    let actions = code_actions(&mut server, PY_URI, position_of(PY, "pass"), json!([]));
+    let fill = titled(&actions, "fill the body of `area`").clone();
+    assert!(fill.get("edit").is_none(), "computed when chosen: {fill}");
+    let command = &fill["command"];
+    assert_eq!(command["command"], "moat.runCodeAction", "{fill}");
+    let run = json!({ "command": command["command"], "arguments": command["arguments"] });
+
+    // Choosing it: the server computes the edit and asks the client to apply it.
+    let result = server.request("workspace/executeCommand", run.clone());
+    assert!(result.is_null(), "{result}");
+    let apply_edit = server.wait_for_notification("workspace/applyEdit");
+    let edits = apply_edit["edit"]["changes"][PY_URI]
+        .as_array()
+        .unwrap_or_else(|| panic!("an edit of {PY_URI}: {apply_edit}"));
+    let new = apply(PY, edits);
+    assert!(
+        new.starts_with(
+            "def area(width, height):\n    \"\"\"Width times height.\"\"\"\n    return width * height\n"
+        ),
+        "{new}"
+    );
+    assert_eq!(syntax_errors(Language::Python, &new), 0, "{new}");
+
+    // The same command after the document changed: refused with a message, nothing applied.
+    server.change(
+        PY_URI,
+        2,
+        json!([{ "range": range(0, 0, 0, 0), "text": "# shapes\n" }]),
+    );
+    let result = server.request("workspace/executeCommand", run);
+    assert!(result.is_null(), "{result}");
+    let message = server.wait_for_notification("window/showMessage");
+    assert!(
+        message["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("changed")),
+        "{message}"
+    );
+    assert!(
+        server
+            .try_wait_for_notification("workspace/applyEdit", std::time::Duration::from_millis(300))
+            .is_none(),
+        "a refused action applies nothing"
+    );
+    // Arguments that are not an action's: an error, and the server keeps serving.
+    let error = server.request_error(
+        "workspace/executeCommand",
+        json!({ "command": "moat.runCodeAction", "arguments": [3] }),
+    );
+    assert_eq!(error["code"], -32602, "{error}");
+    assert!(server.shutdown_and_exit().success());
 }

@@ -56,9 +56,12 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 fn accept_and_dismiss_are_recorded_without_source_text() {
     let dir = tmpdir("record");
     let mut server = Server::start_ready(&options(&dir));
-    assert_eq!(
-        server.init_result["capabilities"]["executeCommandProvider"]["commands"],
-        json!(["moat.suggestionAccepted"])
+    let commands = &server.init_result["capabilities"]["executeCommandProvider"]["commands"];
+    assert!(
+        commands
+            .as_array()
+            .is_some_and(|c| c.contains(&json!("moat.suggestionAccepted"))),
+        "{commands}"
     );
 
     // Ghost text, accepted: the editor inserts it and runs the item's command.

@@ -354,6 +354,7 @@ impl LanguageServer for MoatServer {
             .and_then(|c| c.completion_item.as_ref())
             .and_then(|i| i.snippet_support)
             .unwrap_or(false);
+        handlers::code_action::client_capabilities(self, &params.capabilities);
         let client_name = params.client_info.as_ref().map(|c| c.name.as_str());
         self.feedback.set_client(client_name.map(str::to_string));
         self.snippet_items.store(
@@ -410,7 +411,10 @@ impl LanguageServer for MoatServer {
                 },
             )),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec![crate::feedback::ACCEPT_COMMAND.into()],
+                commands: vec![
+                    crate::feedback::ACCEPT_COMMAND.into(),
+                    handlers::code_action::RUN_COMMAND.into(),
+                ],
                 ..Default::default()
             }),
             ..Default::default()
@@ -539,6 +543,11 @@ impl LanguageServer for MoatServer {
         &self,
         params: ExecuteCommandParams,
     ) -> RpcResult<Option<serde_json::Value>> {
-        handlers::feedback::execute_command(self, &params)
+        match params.command.as_str() {
+            handlers::code_action::RUN_COMMAND => {
+                handlers::code_action::execute_command(self, &params).await
+            }
+            _ => handlers::feedback::execute_command(self, &params),
+        }
     }
 }

@@ -43,14 +43,35 @@ struct DiagnosticData {
     message: String,
 }
 
+/// The command an action carries for clients that cannot resolve it (`codeAction/resolve`
+/// without `resolveSupport` for `edit`): `workspace/executeCommand` with the action's data and
+/// title computes the edit as resolve would and sends it with `workspace/applyEdit`.
+pub(crate) const RUN_COMMAND: &str = "moat.runCodeAction";
+
 /// The code actions' own server state: backends for actions set to run on the model's
-/// `[remote]` server (`codeActionRemote`), loaded on first use and kept per manifest path, and
-/// the number of the next progress token.
+/// `[remote]` server (`codeActionRemote`), loaded on first use and kept per manifest path, the
+/// number of the next progress token, and whether the client resolves actions.
 #[derive(Default)]
-pub(crate) struct RemoteBackends(
-    Mutex<HashMap<PathBuf, Arc<dyn Backend>>>,
-    std::sync::atomic::AtomicU64,
-);
+pub(crate) struct RemoteBackends {
+    remote: Mutex<HashMap<PathBuf, Arc<dyn Backend>>>,
+    next_token: std::sync::atomic::AtomicU64,
+    without_resolve: std::sync::atomic::AtomicBool,
+}
+
+/// `initialize`: whether the client can resolve an action's `edit`; without it every action
+/// carries [`RUN_COMMAND`].
+pub(crate) fn client_capabilities(server: &MoatServer, capabilities: &ClientCapabilities) {
+    let resolves = capabilities
+        .text_document
+        .as_ref()
+        .and_then(|t| t.code_action.as_ref())
+        .and_then(|c| c.resolve_support.as_ref())
+        .is_some_and(|r| r.properties.iter().any(|p| p == "edit"));
+    server
+        .action_backends
+        .without_resolve
+        .store(!resolves, std::sync::atomic::Ordering::SeqCst);
+}
 
 fn to_offsets(
     doc: &Document,
@@ -158,6 +179,10 @@ pub(crate) async fn code_action(
         )
     };
     let only = params.context.only.clone();
+    let without_resolve = server
+        .action_backends
+        .without_resolve
+        .load(std::sync::atomic::Ordering::SeqCst);
     let plain: Vec<Diagnostic> = diagnostics.iter().map(|(d, _)| d.clone()).collect();
     let offers = tokio::task::spawn_blocking(move || {
         SyntaxTree::parse(language, &text)
@@ -180,6 +205,16 @@ pub(crate) async fn code_action(
             range: params.range,
             diagnostic: diagnostic.map(|(_, d)| d.clone()),
         };
+        let data = serde_json::to_value(data).ok();
+        // A client that cannot resolve the edit runs the command instead.
+        let command = match &data {
+            Some(data) if without_resolve => Some(Command {
+                title: offer.title.clone(),
+                command: RUN_COMMAND.into(),
+                arguments: Some(vec![data.clone(), offer.title.clone().into()]),
+            }),
+            _ => None,
+        };
         out.push(CodeActionOrCommand::CodeAction(CodeAction {
             title: offer.title,
             kind: Some(kind),
@@ -191,40 +226,80 @@ pub(crate) async fn code_action(
                     .find(|c| c.range == d.range && c.message == d.message)
                     .map(|c| vec![c.clone()])
             }),
-            data: serde_json::to_value(data).ok(),
+            data,
+            command,
             ..Default::default()
         }));
     }
     Ok((!out.is_empty()).then_some(out))
 }
 
-/// Tells the user why nothing changed; returns the action as it came (no edit).
-async fn refuse(server: &MoatServer, action: CodeAction, why: &str) -> RpcResult<CodeAction> {
+/// Tells the user why nothing changed; there is no edit.
+async fn refuse(server: &MoatServer, why: &str) -> RpcResult<Option<WorkspaceEdit>> {
     tracing::info!("code action refused: {why}");
     server
         .client
         .show_message(MessageType::WARNING, format!("moat: {why}"))
         .await;
-    Ok(action)
+    Ok(None)
 }
 
-pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResult<CodeAction> {
-    let Some(data) = action
-        .data
-        .clone()
+fn action_data(value: Option<serde_json::Value>) -> RpcResult<ActionData> {
+    value
         .and_then(|d| serde_json::from_value::<ActionData>(d).ok())
-    else {
-        return Err(RpcError::invalid_params(
-            "this code action's data is missing or not moat's",
-        ));
+        .ok_or_else(|| RpcError::invalid_params("this code action's data is missing or not moat's"))
+}
+
+/// `codeAction/resolve`: the action with its edit, or as it came (no edit) when refused.
+pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResult<CodeAction> {
+    let data = action_data(action.data.clone())?;
+    let what = action.title.trim_start_matches("moat: ");
+    let edit = compute(server, &data, what).await?;
+    Ok(CodeAction { edit, ..action })
+}
+
+/// `workspace/executeCommand` for [`RUN_COMMAND`] (arguments: the action's data, its title):
+/// computes the edit as resolve does and asks the client to apply it (`workspace/applyEdit`).
+pub(crate) async fn execute_command(
+    server: &MoatServer,
+    params: &ExecuteCommandParams,
+) -> RpcResult<Option<serde_json::Value>> {
+    let data = action_data(params.arguments.first().cloned())?;
+    let what = params
+        .arguments
+        .get(1)
+        .and_then(serde_json::Value::as_str)
+        .map_or(data.action.name(), |t| t.trim_start_matches("moat: "))
+        .to_string();
+    let Some(edit) = compute(server, &data, &what).await? else {
+        return Ok(None);
     };
+    let why = match server.client.apply_edit(edit).await {
+        Ok(answer) if answer.applied => return Ok(None),
+        Ok(answer) => answer.failure_reason.unwrap_or_default(),
+        Err(e) => e.message.into_owned(),
+    };
+    refuse(
+        server,
+        &format!("{what}: the editor did not apply the edit ({why})"),
+    )
+    .await?;
+    Ok(None)
+}
+
+/// The edit of an offered action (`None`: refused, and the user was told why). Cancelled by the
+/// request's `$/cancelRequest` or by another action on the document.
+async fn compute(
+    server: &MoatServer,
+    data: &ActionData,
+    what: &str,
+) -> RpcResult<Option<WorkspaceEdit>> {
     let config = server.config();
     let enc = server.encoding();
     let key = data.uri.to_string();
-    let what = action.title.trim_start_matches("moat: ").to_string();
     let (doc, language) = {
         let Some(state) = server.docs.get(&key) else {
-            return refuse(server, action, "the document is not open any more").await;
+            return refuse(server, "the document is not open any more").await;
         };
         (state.doc.clone(), state.language)
     };
@@ -234,14 +309,14 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
             data.version,
             doc.version()
         );
-        return refuse(server, action, &why).await;
+        return refuse(server, &why).await;
     }
     let Some(language) = language else {
-        return refuse(server, action, "this language is not supported").await;
+        return refuse(server, "this language is not supported").await;
     };
     let range = match to_offsets(&doc, data.range, enc) {
         Ok(r) => r,
-        Err(why) => return refuse(server, action, &format!("{why}; nothing changed")).await,
+        Err(why) => return refuse(server, &format!("{why}; nothing changed")).await,
     };
     let diagnostic = match &data.diagnostic {
         Some(d) => match to_offsets(&doc, d.range, enc) {
@@ -250,12 +325,7 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
                 message: d.message.clone(),
             }),
             Err(why) => {
-                return refuse(
-                    server,
-                    action,
-                    &format!("diagnostic: {why}; nothing changed"),
-                )
-                .await;
+                return refuse(server, &format!("diagnostic: {why}; nothing changed")).await;
             }
         },
         None => None,
@@ -267,10 +337,10 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
     let backend = match backend_for(server, &config, data.action, &job).await {
         Ok(b) => b,
         Err(BackendProblem::Cancelled) => return Err(RpcError::request_cancelled()),
-        Err(BackendProblem::Unavailable(why)) => return refuse(server, action, &why).await,
+        Err(BackendProblem::Unavailable(why)) => return refuse(server, &why).await,
     };
 
-    let progress = start_progress(server, &what).await;
+    let progress = start_progress(server, what).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     // Reports until the worker drops its sender, then ends the progress.
     let reporter = progress.map(|p| {
@@ -340,7 +410,7 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
             tracing::debug!("code action cancelled");
             return Err(RpcError::request_cancelled());
         }
-        Err(e) => return refuse(server, action, &format!("{what}: {e}")).await,
+        Err(e) => return refuse(server, &format!("{what}: {e}")).await,
     };
     tracing::info!(
         action = kind.name(),
@@ -354,7 +424,6 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
     if now != Some(data.version) {
         return refuse(
             server,
-            action,
             "the document changed while the action ran; nothing changed, ask again",
         )
         .await;
@@ -368,12 +437,9 @@ pub(crate) async fn resolve(server: &MoatServer, action: CodeAction) -> RpcResul
         root.as_deref(),
     ) {
         Ok(e) => e,
-        Err(why) => return refuse(server, action, &why).await,
+        Err(why) => return refuse(server, &why).await,
     };
-    Ok(CodeAction {
-        edit: Some(edit),
-        ..action
-    })
+    Ok(Some(edit))
 }
 
 /// The workspace folder holding the document and its path in it; a document outside every
@@ -415,7 +481,7 @@ async fn backend_for(
         let Some(path) = server.model_path_for_actions(config) else {
             return Err(BackendProblem::Unavailable("no model is configured".into()));
         };
-        if let Ok(cache) = server.action_backends.0.lock()
+        if let Ok(cache) = server.action_backends.remote.lock()
             && let Some(b) = cache.get(&path)
         {
             return Ok(b.clone());
@@ -439,7 +505,7 @@ async fn backend_for(
         .await
         .map_err(|_| BackendProblem::Unavailable("the remote model failed to load".into()))?
         .map_err(BackendProblem::Unavailable)?;
-        if let Ok(mut cache) = server.action_backends.0.lock() {
+        if let Ok(mut cache) = server.action_backends.remote.lock() {
             cache.insert(path, loaded.clone());
         }
         return Ok(loaded);
@@ -476,7 +542,7 @@ async fn start_progress(
     }
     let n = server
         .action_backends
-        .1
+        .next_token
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let token = ProgressToken::String(format!("moat/codeAction/{n}"));
     server
