@@ -78,31 +78,42 @@ pub fn statement_done(text: &str, indent: usize, rust: bool) -> Option<usize> {
     cut
 }
 
-/// A model stuck in a loop: the third consecutive copy of the same non-blank line; cut at the
-/// start of the second copy (one is kept).
+/// The longest block of lines [`repetition_cut`] looks for.
+const MAX_REPEATED_BLOCK: usize = 32;
+
+/// A model stuck in a loop, on complete lines: the third consecutive copy of the same non-blank
+/// line, or a block of k ≥ 2 lines (at most [`MAX_REPEATED_BLOCK`], at least one holding a
+/// letter or digit) that exactly repeats the k lines before it. Returns where the first repeated
+/// copy starts: one copy is kept, the repetition dropped.
 pub fn repetition_cut(text: &str) -> Option<usize> {
+    // Complete lines and where each starts.
+    let mut lines: Vec<(&str, usize)> = Vec::new();
     let mut at = 0;
-    let mut prev: Option<(&str, usize)> = None;
-    let mut run = 0;
     for line in text.split_inclusive('\n') {
         if !line.ends_with('\n') {
             break;
         }
-        let t = line.trim();
-        match prev {
-            Some((p, _)) if p == t && !t.is_empty() => {
-                run += 1;
-                if run == 2 {
-                    return prev.map(|(_, second)| second);
-                }
-                prev = Some((p, at));
-            }
-            _ => {
-                prev = Some((t, at));
-                run = 0;
+        lines.push((line.trim_end(), at));
+        at += line.len();
+        let n = lines.len();
+        // One line, three times (compared without indentation).
+        if n >= 3 {
+            let t = lines[n - 1].0.trim();
+            if !t.is_empty() && lines[n - 3..n - 1].iter().all(|(l, _)| l.trim() == t) {
+                return Some(lines[n - 2].1);
             }
         }
-        at += line.len();
+        // A block of k lines, twice (compared with indentation).
+        for k in 2..=(n / 2).min(MAX_REPEATED_BLOCK) {
+            let (before, last) = (&lines[n - 2 * k..n - k], &lines[n - k..]);
+            let repeated = before.iter().zip(last).all(|((a, _), (b, _))| a == b);
+            let says_something = last
+                .iter()
+                .any(|(l, _)| l.chars().any(char::is_alphanumeric));
+            if repeated && says_something {
+                return Some(last[0].1);
+            }
+        }
     }
     None
 }
@@ -178,6 +189,26 @@ mod tests {
         let g = "    a()\n    b()\n    b()\n    b()\n    b()\n";
         assert_eq!(repetition_cut(g), Some(g.find("    b()").unwrap() + 8));
         assert_eq!(repetition_cut("x\nx\ny\n"), None);
+    }
+
+    #[test]
+    fn a_repeated_block_of_lines_is_cut_after_its_first_copy() {
+        let block = "    total += x\n    count += 1\n";
+        let g = format!("    total = 0\n{block}{block}{block}");
+        assert_eq!(
+            repetition_cut(&g),
+            Some(g.find(block).unwrap() + block.len())
+        );
+        // Three lines, twice; the unfinished last line is not judged.
+        let block = "    if a:\n        b()\n    c = d\n";
+        let g = format!("{block}{block}    if");
+        assert_eq!(repetition_cut(&g), Some(block.len()));
+        // Not a repetition: a block once, the same lines at another indentation, or a block
+        // without a word in it (closers, blank lines).
+        assert_eq!(repetition_cut("    a()\n    b()\n    a()\n    c()\n"), None);
+        assert_eq!(repetition_cut("  a()\n  b()\n    a()\n    b()\n"), None);
+        assert_eq!(repetition_cut("    ]\n)\n    ]\n)\n"), None);
+        assert_eq!(repetition_cut("\n\n\n\n"), None);
     }
 
     #[test]
