@@ -17,8 +17,9 @@ team's own code; each repository's licence file is noted in the report instead.
 Output (DIR):
   train.jsonl     one FIM sample per line: {"repo","path","language","ids"} (token ids of the base
                   model's tokenizer: the model's FIM prompt for a cursor in the file, then the
-                  middle, then the model's end token; text pieces tokenized separately, as the
-                  server does)
+                  middle, then the end-of-document token; text pieces tokenized separately, as
+                  the server does). 90% of the cursors are the editor's: after a line's
+                  indentation, the middle the rest of that line or of up to 4 more lines
   heldout.jsonl   the same for the held-out files (evaluation loss)
   heldout/REPO/PATH  the held-out files themselves (scrubbed), for `moat dataset tasks`
   dataset.json    what the samples are for: the base model's name, its tokenizer's sha256, the
@@ -109,7 +110,14 @@ class ModelFormat:
                     raise DatasetError(f"{manifest_path}: token {text!r} ({name}) is not in "
                                        f"{self.tokenizer_path.name}")
                 self.special[name] = tid
+        # The token that ends a middle: the end-of-document token when the model stops on it
+        # (FIM samples are documents in pre-training, and a code model's FIM habit is to end
+        # them so), else the manifest's EOS. Qwen2.5-Coder-Instruct's EOS is the chat's
+        # <|im_end|>; teaching it that after a middle made suggestions longer and worse.
         eos = tokens.get("eos", "")
+        if "<|endoftext|>" in tokens.get("stop", []):
+            eos = "<|endoftext|>"
+        self.end_token = eos
         self.eos_id = self.tok.token_to_id(eos) if eos else None
         if self.eos_id is None:
             raise DatasetError(f"{manifest_path}: end token {eos!r} is not in the tokenizer")
@@ -139,7 +147,8 @@ class ModelFormat:
 
     def describe(self) -> dict:
         return {"name": self.name, "folder": str(self.folder), "mode": self.mode,
-                "template": self.template, "tokenizer_sha256": sha256_file(self.tokenizer_path),
+                "template": self.template, "end_token": self.end_token,
+                "tokenizer_sha256": sha256_file(self.tokenizer_path),
                 "vocab_size": self.tok.get_vocab_size(), "eos_id": self.eos_id}
 
 
@@ -165,7 +174,29 @@ def fit(fmt: ModelFormat, prefix: str, middle: str, suffix: str, seq_len: int) -
     return None
 
 
-def file_samples(fmt: ModelFormat, rec: dict, copies: int, seq_len: int, seed: int) -> list[list[int]]:
+def line_split(text: str, rng: random.Random, random_rate: float) -> tuple[str, str, str]:
+    """(prefix, middle, suffix): the editor's case (the cursor after a line's indentation, the
+    middle the rest of that line or of a few lines) except for `random_rate` of the samples,
+    which split at two uniform positions (fim.py's other half)."""
+    if rng.random() < random_rate:
+        a, b = sorted(rng.randrange(len(text) + 1) for _ in range(2))
+        return text[:a], text[a:b], text[b:]
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    lines = [(st, text.find("\n", st)) for st in starts]
+    lines = [(st, e if e >= 0 else len(text)) for st, e in lines]
+    cand = [i for i, (st, e) in enumerate(lines) if text[st:e].strip()]
+    if not cand:
+        return fim_split(text, rng)
+    i = rng.choice(cand)
+    st, e = lines[i]
+    st += len(text[st:e]) - len(text[st:e].lstrip(" \t"))
+    k = min(len(lines) - 1, i + min(int(rng.expovariate(1.5)), 4))
+    e = max(lines[k][1], lines[i][1])
+    return text[:st], text[st:e], text[e:]
+
+
+def file_samples(fmt: ModelFormat, rec: dict, copies: int, seq_len: int, seed: int,
+                 random_rate: float = 0.1) -> list[list[int]]:
     """FIM samples of one file: its chunks (cut at line ends, ~3 characters per token), `copies`
     cursors each, seeded by the file's name."""
     out = []
@@ -175,11 +206,9 @@ def file_samples(fmt: ModelFormat, rec: dict, copies: int, seq_len: int, seed: i
             continue
         for k in range(copies):
             rng = random.Random(f"{seed}|{rec['repo']}|{rec['path']}|{ci}|{k}")
-            if fmt.fim:
-                prefix, middle, suffix = fim_split(chunk, rng)
-            else:
-                # A prefix-only model: the middle is the rest of the chunk's line run.
-                prefix, middle, suffix = fim_split(chunk, rng)
+            prefix, middle, suffix = line_split(chunk, rng, random_rate)
+            if not fmt.fim:
+                # A prefix-only model sees no suffix.
                 suffix = ""
             if not middle.strip():
                 continue
@@ -260,7 +289,7 @@ def build(args) -> dict:
         for rec in kept:
             split = "heldout" if id(rec) in heldout else "train"
             copies = max(1, args.recent_weight) if (rec.get("recent") and split == "train") else 1
-            samples = file_samples(fmt, rec, copies, args.seq_len, args.seed)
+            samples = file_samples(fmt, rec, copies, args.seq_len, args.seed, args.random_fim)
             f = hf if split == "heldout" else tf
             for ids in samples:
                 f.write(json.dumps({"repo": rec["repo"], "path": rec["path"],
@@ -367,6 +396,9 @@ def main(argv=None) -> int:
                     help="JSON lines {language, path, prefix, suffix, completion} of accepted "
                          "suggestions (written by moat from `moat serve`'s feedback records): "
                          "extra training samples")
+    ap.add_argument("--random-fim", type=float, default=0.1,
+                    help="share of samples split at random positions instead of at a line's "
+                         "indentation (the editor's cursor)")
     ap.add_argument("--near-dup-threshold", type=float, default=0.85)
     ap.add_argument("--min-chars", type=int, default=50)
     ap.add_argument("--max-chars", type=int, default=200_000)

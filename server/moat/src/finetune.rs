@@ -44,6 +44,10 @@ pub struct FinetuneArgs {
     /// Tokens per micro-batch (padded); one optimizer step each.
     #[arg(long, default_value_t = 2048)]
     pub batch_tokens: u32,
+    /// Held-out samples whose loss is measured before and after training (0: none; on a CPU
+    /// each costs a forward pass of the base model).
+    #[arg(long, default_value_t = 16)]
+    pub heldout_samples: u32,
     /// CPU threads for training.
     #[arg(long, default_value_t = 2)]
     pub threads: u32,
@@ -200,6 +204,8 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
         cmd.arg("--bf16");
     }
     cmd.arg("--device").arg(&args.device);
+    cmd.arg("--heldout-samples")
+        .arg(args.heldout_samples.to_string());
     if let Some(p) = args.precision {
         cmd.arg("--precision")
             .arg(format!("{p:?}").to_ascii_lowercase());
