@@ -184,20 +184,30 @@ fn each_action_is_offered_where_its_shape_is_and_resolves_to_a_parsing_edit_or_a
     assert!(server.shutdown_and_exit().success());
 }
 
+const FIX_URI: &str = "file:///e2e/actions/fix.py";
+const FIX: &str = "def total(prices):\n    result = 0\n    for p in prices:\n        result += pric\n    return result\n";
+
+/// Opens [`FIX`] and asks for actions at its undefined name, with the diagnostic another
+/// server (`source`) reports there.
+fn open_with_diagnostic(server: &mut Server, source: Option<&str>) -> Vec<Value> {
+    server.open(FIX_URI, "python", FIX);
+    let (line, character) = position_of(FIX, "pric\n");
+    let mut diagnostic = json!({
+        "range": range(line, character, line, character + 4),
+        "message": "\"pric\" is not defined",
+    });
+    if let Some(source) = source {
+        diagnostic["source"] = json!(source);
+        diagnostic["severity"] = json!(1);
+    }
+    code_actions(server, FIX_URI, (line, character), json!([diagnostic]))
+}
+
 #[test]
 fn a_diagnostic_from_another_server_is_offered_as_a_quick_fix() {
     let mut server = Server::start_ready(&Options::default());
-    let text = "def total(prices):\n    result = 0\n    for p in prices:\n        result += pric\n    return result\n";
-    let uri = "file:///e2e/actions/fix.py";
-    server.open(uri, "python", text);
-    let (line, character) = position_of(text, "pric\n");
-    let diagnostic = json!({
-        "range": range(line, character, line, character + 4),
-        "message": "\"pric\" is not defined",
-        "source": "Pyright",
-        "severity": 1
-    });
-    let actions = code_actions(&mut server, uri, (line, character), json!([diagnostic]));
+    let (uri, text) = (FIX_URI, FIX);
+    let actions = open_with_diagnostic(&mut server, Some("Pyright"));
     let fix = titled(&actions, "fix: \"pric\" is not defined");
     assert_eq!(fix["kind"], "quickfix");
     assert_eq!(fix["diagnostics"][0]["source"], "Pyright");
@@ -388,15 +398,8 @@ fn the_default_model_fills_simple_bodies_sensibly() {
     }
 
     // A diagnostic fixed by rewriting its statement.
-    let uri = "file:///e2e/actions/fix.py";
-    let text = "def total(prices):\n    result = 0\n    for p in prices:\n        result += pric\n    return result\n";
-    server.open(uri, "python", text);
-    let (line, character) = position_of(text, "pric\n");
-    let diagnostic = json!({
-        "range": range(line, character, line, character + 4),
-        "message": "\"pric\" is not defined",
-    });
-    let actions = code_actions(&mut server, uri, (line, character), json!([diagnostic]));
+    let (uri, text) = (FIX_URI, FIX);
+    let actions = open_with_diagnostic(&mut server, None);
     match resolve(&mut server, titled(&actions, "fix"), uri, text) {
         Outcome::Edited(new) => assert!(new.contains("result += p\n"), "{new}"),
         Outcome::Refused(message) => panic!("fix: refused: {message}"),

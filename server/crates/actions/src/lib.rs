@@ -349,30 +349,17 @@ pub fn run(
 }
 
 fn fill_body(text: &str, f: &FunctionShape, rust: bool) -> (Gap, Finish) {
-    let body_indent = f.body_indent.clone();
-    if f.braces {
+    // The body's range, the gap the model writes into, and what follows the body in the edit.
+    let (range, gap, after) = if f.braces {
         // `{` … `}`: the model writes the lines between, stopping at the closer.
         let open = f.body.start + 1;
         let close = f.body.end.saturating_sub(1).max(open);
-        let closing_indent = f.indent.clone();
         let gap = Gap {
             prefix: format!("{}\n", &text[..open]),
-            suffix: format!("{closing_indent}}}{}", &text[f.body.end..]),
+            suffix: format!("{}}}{}", f.indent, &text[f.body.end..]),
             stop: Box::new(move |g| stop::unbalanced_closer(g, rust)),
         };
-        let finish: Finish = Box::new(move |g: &str| {
-            let body = clean_block(g, &body_indent);
-            if body.trim().is_empty() {
-                return Err(ActionError::Empty("an empty body".into()));
-            }
-            Ok(FileEdit {
-                path: None,
-                create: false,
-                range: open..close,
-                new_text: format!("\n{body}\n{closing_indent}"),
-            })
-        });
-        (gap, finish)
+        (open..close, gap, format!("\n{}", f.indent))
     } else {
         // Python: after the docstring if there is one, else after the colon of the header.
         let start = match &f.docstring {
@@ -381,27 +368,28 @@ fn fill_body(text: &str, f: &FunctionShape, rust: bool) -> (Gap, Finish) {
                 .rfind(':')
                 .map_or(f.body.start, |i| i + 1),
         };
-        let end = f.body.end;
-        let width = body_indent.len();
+        let width = f.body_indent.len();
         let gap = Gap {
             prefix: format!("{}\n", &text[..start]),
-            suffix: text[end..].to_string(),
+            suffix: text[f.body.end..].to_string(),
             stop: Box::new(move |g| stop::dedent_cut(g, width)),
         };
-        let finish: Finish = Box::new(move |g: &str| {
-            let body = clean_block(g, &body_indent);
-            if body.trim().is_empty() {
-                return Err(ActionError::Empty("an empty body".into()));
-            }
-            Ok(FileEdit {
-                path: None,
-                create: false,
-                range: start..end,
-                new_text: format!("\n{body}"),
-            })
-        });
-        (gap, finish)
-    }
+        (start..f.body.end, gap, String::new())
+    };
+    let body_indent = f.body_indent.clone();
+    let finish: Finish = Box::new(move |g: &str| {
+        let body = clean_block(g, &body_indent);
+        if body.trim().is_empty() {
+            return Err(ActionError::Empty("an empty body".into()));
+        }
+        Ok(FileEdit {
+            path: None,
+            create: false,
+            range: range.clone(),
+            new_text: format!("\n{body}{after}"),
+        })
+    });
+    (gap, finish)
 }
 
 /// Generated lines as a block: trailing blank lines dropped, a first line without indentation

@@ -10,10 +10,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use moat_actions::{ActionError, ActionInput, ActionKind, Diagnostic, FileEdit, TestFile};
-use moat_complete::Snippet;
 use moat_model::{Backend, OnnxOptions};
 use moat_syntax::{Language, SyntaxTree};
 use moat_text::{Document, PositionEncoding};
@@ -24,6 +23,10 @@ use tower_lsp_server::ls_types::*;
 
 use crate::model_slot::ModelState;
 use crate::server::MoatServer;
+
+/// Retrieval for an action gets longer than for a completion (the model then writes for
+/// seconds).
+const RETRIEVAL_DEADLINE: Duration = Duration::from_millis(100);
 
 /// What an offered action needs to be computed later.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -375,9 +378,18 @@ async fn compute(
             _ => None,
         };
         let snippets = match (&index, &function) {
-            (Some(index), Some(f)) => {
-                repository_context(index, &rel_path, &text, f.range.start, budget)
-            }
+            // What the index finds for the code above the function.
+            (Some(index), Some(f)) => moat_context::gather(
+                index,
+                &moat_context::Request {
+                    path: &rel_path,
+                    text: &text,
+                    cursor: f.range.start,
+                    open_documents: &[],
+                    budget_bytes: budget,
+                    deadline: Some(RETRIEVAL_DEADLINE),
+                },
+            ),
             _ => Vec::new(),
         };
         let input = ActionInput {
@@ -559,31 +571,6 @@ async fn start_progress(
             .begin()
             .await,
     )
-}
-
-/// Snippets for the prompt: what the index finds for the code above the function.
-fn repository_context(
-    index: &moat_index::Index,
-    rel_path: &str,
-    text: &str,
-    at: usize,
-    budget: usize,
-) -> Vec<Snippet> {
-    let query = moat_index::Query {
-        path: rel_path,
-        text_before_cursor: &text[..at.min(text.len())],
-        budget_bytes: budget,
-        deadline: Some(Instant::now() + Duration::from_millis(100)),
-        ..Default::default()
-    };
-    index
-        .retrieve(&query)
-        .into_iter()
-        .map(|s| Snippet {
-            path: s.path,
-            text: s.text,
-        })
-        .collect()
 }
 
 /// Where a test for `name` (defined in `rel_path`) goes: the repository's existing test file for
@@ -787,43 +774,39 @@ mod tests {
 
     #[test]
     fn imports_reach_the_source_from_the_test() {
-        let src = Path::new("src/lib/math.ts");
-        assert_eq!(
-            import_line(
+        for (language, module, source, test, want) in [
+            (
                 Language::TypeScript,
                 "src/lib/math",
-                "math",
-                "add",
-                Path::new("src/lib/math.test.ts"),
-                src
-            )
-            .unwrap(),
-            "import { add } from \"./math\";"
-        );
-        assert_eq!(
-            import_line(
+                "src/lib/math.ts",
+                "src/lib/math.test.ts",
+                "import { add } from \"./math\";",
+            ),
+            (
                 Language::TypeScript,
                 "src/lib/math",
-                "math",
-                "add",
-                Path::new("src/lib/__tests__/math.test.ts"),
-                src
-            )
-            .unwrap(),
-            "import { add } from \"../math\";"
-        );
-        assert_eq!(
-            import_line(
+                "src/lib/math.ts",
+                "src/lib/__tests__/math.test.ts",
+                "import { add } from \"../math\";",
+            ),
+            (
                 Language::Python,
-                "src/pkg/x",
-                "x",
-                "f",
-                Path::new("tests/test_x.py"),
-                Path::new("src/pkg/x.py")
-            )
-            .unwrap(),
-            "from pkg.x import f"
-        );
+                "src/pkg/math",
+                "src/pkg/math.py",
+                "tests/test_math.py",
+                "from pkg.math import add",
+            ),
+        ] {
+            let got = import_line(
+                language,
+                module,
+                "math",
+                "add",
+                Path::new(test),
+                Path::new(source),
+            );
+            assert_eq!(got.as_deref(), Some(want), "{test}");
+        }
     }
 
     #[test]
