@@ -18,9 +18,7 @@ Python 3 standard library only. Prints the `moat stats` report last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import queue
 import random
 import subprocess
 import sys
@@ -28,60 +26,23 @@ import tempfile
 import threading
 from pathlib import Path
 
+from lsp_client import LspClient
+
 REPO = Path(__file__).resolve().parents[1]
 LANGUAGES = {".py": "python", ".rs": "rust", ".ts": "typescript", ".js": "javascript", ".go": "go",
              ".java": "java", ".c": "c", ".h": "c", ".cpp": "cpp", ".tsx": "typescriptreact"}
 
 
-class Lsp:
+class Lsp(LspClient):
+    """Knows when the model is loaded (`moat/status` ready or error)."""
+
     def __init__(self, cmd: list[str], env: dict, log):
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
-        self.next_id = 0
-        self.waiting: dict[int, queue.Queue] = {}
         self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(cmd, log, env)
 
-    def _read(self):
-        out = self.proc.stdout
-        while True:
-            length = None
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.strip()
-                if not line:
-                    break
-                name, _, value = line.partition(b":")
-                if name.lower() == b"content-length":
-                    length = int(value)
-            msg = json.loads(out.read(length))
-            if "id" in msg and "method" in msg:  # a server request: answer null
-                self._send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            elif "id" in msg:
-                q = self.waiting.pop(msg["id"], None)
-                if q:
-                    q.put(msg)
-            elif msg.get("method") == "moat/status" and msg["params"].get("state") in ("ready", "error"):
-                self.ready.set()
-
-    def _send(self, msg):
-        body = json.dumps(msg).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.proc.stdin.flush()
-
-    def request(self, method, params, timeout=120):
-        self.next_id += 1
-        q: queue.Queue = queue.Queue()
-        self.waiting[self.next_id] = q
-        self._send({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
-        msg = q.get(timeout=timeout)
-        if "error" in msg:
-            raise RuntimeError(f"{method}: {msg['error']}")
-        return msg.get("result")
-
-    def notify(self, method, params):
-        self._send({"jsonrpc": "2.0", "method": method, "params": params})
+    def on_notification(self, msg: dict):
+        if msg.get("method") == "moat/status" and msg["params"].get("state") in ("ready", "error"):
+            self.ready.set()
 
 
 def position(text: str, offset: int) -> dict:
@@ -185,9 +146,7 @@ def main() -> int:
                 doc.replace(cursor, cursor, truth)
         lsp.notify("textDocument/didClose", {"textDocument": {"uri": doc.uri}})
         print(f"{path}: {shown} shown so far, {accepted} accepted", file=sys.stderr)
-    lsp.request("shutdown", None)
-    lsp.notify("exit", None)
-    lsp.proc.wait(timeout=30)
+    lsp.close(timeout=30)
     stats = [args.moat, "stats", str(out)] + (["--json"] if args.json else [])
     return subprocess.call(stats)
 

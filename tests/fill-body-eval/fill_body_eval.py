@@ -25,19 +25,19 @@ import ast
 import glob
 import json
 import os
-import queue
 import random
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from lsp_client import LspClient  # noqa: E402
 REGISTRY = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo")) / "registry" / "src"
 
 # Held out for moat-cpu-4m (model-assets/moat-cpu-4m/MODEL_CARD.md "Held-out packages") and sorted
@@ -192,82 +192,7 @@ REGISTRY_DIR = registry_dir()
 
 
 # ---------------------------------------------------------------------------------------------
-# run: a minimal LSP client
-
-
-class Lsp:
-    def __init__(self, cmd: list[str], log: Path):
-        self.log = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log)
-        self.next_id = 0
-        self.pending: dict[int, queue.Queue] = {}
-        self.messages: queue.Queue = queue.Queue()
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        out = self.proc.stdout
-        while True:
-            headers = {}
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.strip()
-                if not line:
-                    break
-                k, _, v = line.decode("ascii").partition(":")
-                headers[k.strip().lower()] = v.strip()
-            msg = json.loads(out.read(int(headers["content-length"])))
-            if "id" in msg and "method" in msg:
-                self._send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
-            elif "id" in msg:
-                with self.lock:
-                    q = self.pending.get(msg["id"])
-                if q:
-                    q.put(msg)
-            else:
-                self.messages.put(msg)
-
-    def _send(self, msg):
-        body = json.dumps(msg).encode("utf-8")
-        with self.lock:
-            self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-            self.proc.stdin.flush()
-
-    def request(self, method, params, timeout=300.0):
-        with self.lock:
-            self.next_id += 1
-            rid = self.next_id
-            q: queue.Queue = queue.Queue()
-            self.pending[rid] = q
-        self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-        msg = q.get(timeout=timeout)
-        if "error" in msg:
-            raise RuntimeError(f"{method}: {msg['error']}")
-        return msg.get("result")
-
-    def notify(self, method, params):
-        self._send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def wait(self, method, timeout=120.0):
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                msg = self.messages.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                break
-            if msg.get("method") == method:
-                return msg["params"]
-        return None
-
-    def close(self):
-        try:
-            self.request("shutdown", None, timeout=10)
-            self.notify("exit", None)
-            self.proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            self.proc.kill()
+# run: positions and scores (the LSP client is scripts/lsp_client.py)
 
 
 def position(text: str, offset: int) -> dict:
@@ -390,7 +315,7 @@ def run(args) -> int:
         tasks = tasks[: args.limit]
     tmp = Path(tempfile.mkdtemp(prefix="moat-fill-eval-"))
     cmd = [args.moat, "serve"] + (["--model", args.model] if args.model else [])
-    lsp = Lsp(cmd, tmp / "moat.log")
+    lsp = LspClient(cmd, open(tmp / "moat.log", "wb"))
     lsp.request("initialize", {
         "processId": os.getpid(),
         "rootUri": None,
@@ -422,7 +347,7 @@ def run(args) -> int:
         fill = next((a for a in actions if "fill the body" in a["title"]), None)
         if fill:
             r["offered"] = True
-            resolved = lsp.request("codeAction/resolve", fill)
+            resolved = lsp.request("codeAction/resolve", fill, timeout=300)
             r["ms"] = int((time.monotonic() - start) * 1000)
             edits = ((resolved.get("edit") or {}).get("changes") or {}).get(uri)
             if edits:

@@ -34,14 +34,15 @@ import argparse
 import json
 import os
 import queue
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "scripts"))
+from lsp_client import LspClient, LspError  # noqa: E402
+
 WAIT = 10.0  # seconds: the most any single wait lasts
 
 HELIX_CAPABILITIES = {
@@ -193,91 +194,34 @@ def to_offset(text: str, pos: dict, encoding: str) -> int:
 # A minimal LSP client over the server's stdio
 
 
-class Server:
+class Server(LspClient):
     def __init__(self, cmd: list[str], log_path: Path, env: dict | None = None):
         self.log = open(log_path, "ab")
         full_env = {k: v for k, v in os.environ.items() if k != "MOAT_TEST_LOAD_DELAY_MS"}
         full_env.update(env or {})
-        self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=full_env
-        )
-        self.next_id = 0
-        self.responses: dict[int, queue.Queue] = {}
-        self.notifications: queue.Queue = queue.Queue()
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
         self.encoding = "utf-16"
         self.status: list[dict] = []
+        self.config: dict = {}
+        super().__init__(cmd, self.log, full_env)
 
-    def _read(self):
-        out = self.proc.stdout
-        while True:
-            headers = {}
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                line = line.strip()
-                if not line:
-                    break
-                k, _, v = line.decode("ascii").partition(":")
-                headers[k.strip().lower()] = v.strip()
-            body = out.read(int(headers["content-length"]))
-            msg = json.loads(body)
-            if "id" in msg and "method" in msg:
-                self._answer_server_request(msg)
-            elif "id" in msg:
-                with self.lock:
-                    q = self.responses.get(msg["id"])
-                if q:
-                    q.put(msg)
-            else:
-                if msg.get("method") == "moat/status":
-                    self.status.append(msg["params"])
-                self.notifications.put(msg)
+    def on_notification(self, msg: dict):
+        if msg.get("method") == "moat/status":
+            self.status.append(msg["params"])
+        super().on_notification(msg)
 
-    def _answer_server_request(self, msg):
-        method = msg["method"]
-        if method == "workspace/configuration":
-            result = [self.config for _ in msg["params"].get("items", [])]
-        else:
-            result = None
-        self._send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
-
-    def _send(self, msg):
-        body = json.dumps(msg).encode("utf-8")
-        data = b"Content-Length: %d\r\n\r\n" % len(body) + body
-        with self.lock:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-
-    def request_async(self, method: str, params) -> tuple[int, queue.Queue]:
-        with self.lock:
-            self.next_id += 1
-            rid = self.next_id
-            q: queue.Queue = queue.Queue()
-            self.responses[rid] = q
-        self._send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-        return rid, q
+    def answer(self, msg: dict):
+        if msg["method"] == "workspace/configuration":
+            return [self.config for _ in msg["params"].get("items", [])]
+        return None
 
     def wait_response(self, rid: int, q: queue.Queue, timeout: float = WAIT):
         try:
-            msg = q.get(timeout=timeout)
-        except queue.Empty:
-            raise Failure(f"no answer to request {rid} within {timeout} s") from None
-        with self.lock:
-            self.responses.pop(rid, None)
-        if "error" in msg:
-            raise Failure(f"request {rid} failed: {msg['error']}")
-        return msg.get("result")
+            return super().wait_response(rid, q, timeout)
+        except LspError as e:
+            raise Failure(str(e)) from None
 
     def request(self, method: str, params, timeout: float = WAIT):
-        rid, q = self.request_async(method, params)
-        return self.wait_response(rid, q, timeout)
-
-    def notify(self, method: str, params):
-        self._send({"jsonrpc": "2.0", "method": method, "params": params})
+        return super().request(method, params, timeout)
 
     def initialize(self, capabilities: dict, config: dict, root: Path, client_name: str):
         self.config = config
@@ -312,18 +256,9 @@ class Server:
 
     def close(self):
         try:
-            if self.proc.poll() is None:
-                self.request("shutdown", None, timeout=5)
-                self.notify("exit", None)
-                self.proc.wait(timeout=5)
-        except Exception:
-            pass
+            return super().close(timeout=5)
         finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
             self.log.close()
-        return self.proc.returncode
 
 
 # ---------------------------------------------------------------------------------------------
