@@ -183,6 +183,18 @@ pub struct FileEdit {
     pub new_text: String,
 }
 
+impl FileEdit {
+    /// An edit of the document the action runs on.
+    pub fn in_document(range: Range<usize>, new_text: impl Into<String>) -> Self {
+        FileEdit {
+            path: None,
+            create: false,
+            range,
+            new_text: new_text.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionOutcome {
     pub edits: Vec<FileEdit>,
@@ -382,12 +394,10 @@ fn fill_body(text: &str, f: &FunctionShape, rust: bool) -> (Gap, Finish) {
         if body.trim().is_empty() {
             return Err(ActionError::Empty("an empty body".into()));
         }
-        Ok(FileEdit {
-            path: None,
-            create: false,
-            range: range.clone(),
-            new_text: format!("\n{body}{after}"),
-        })
+        Ok(FileEdit::in_document(
+            range.clone(),
+            format!("\n{body}{after}"),
+        ))
     });
     (gap, finish)
 }
@@ -429,12 +439,10 @@ fn write_doc(text: &str, f: &FunctionShape, style: DocStyle) -> Result<(Gap, Fin
                 } else {
                     "\"\"\"".into()
                 };
-                Ok(FileEdit {
-                    path: None,
-                    create: false,
-                    range: body_line..body_line,
-                    new_text: format!("{indent}\"\"\"{}{close}\n", doc.trim_start()),
-                })
+                Ok(FileEdit::in_document(
+                    body_line..body_line,
+                    format!("{indent}\"\"\"{}{close}\n", doc.trim_start()),
+                ))
             });
             Ok((gap, finish))
         }
@@ -486,12 +494,7 @@ fn write_doc(text: &str, f: &FunctionShape, style: DocStyle) -> Result<(Gap, Fin
                     }
                 }
                 out.push('\n');
-                Ok(FileEdit {
-                    path: None,
-                    create: false,
-                    range: at..at,
-                    new_text: out,
-                })
+                Ok(FileEdit::in_document(at..at, out))
             });
             Ok((gap, finish))
         }
@@ -521,12 +524,7 @@ fn write_doc(text: &str, f: &FunctionShape, style: DocStyle) -> Result<(Gap, Fin
                     out.push_str(&format!("\n{indent} *{t}"));
                 }
                 out.push_str(&format!("\n{indent} */\n"));
-                Ok(FileEdit {
-                    path: None,
-                    create: false,
-                    range: at..at,
-                    new_text: out,
-                })
+                Ok(FileEdit::in_document(at..at, out))
             });
             Ok((gap, finish))
         }
@@ -593,12 +591,7 @@ fn fix_statement(
                 "the same statement again (the model found no fix)".into(),
             ));
         }
-        Ok(FileEdit {
-            path: None,
-            create: false,
-            range: start..end,
-            new_text: fixed,
-        })
+        Ok(FileEdit::in_document(start..end, fixed))
     });
     (gap, finish)
 }
