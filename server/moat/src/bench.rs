@@ -37,6 +37,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::eval::{percentile, today, write_file};
+
+mod llama;
 use crate::{ModelArgs, load_backend, model_path};
 
 /// The frozen file typed in the keystroke benchmark (a copy of moat's own ONNX backend source).
@@ -77,6 +79,25 @@ pub struct BenchArgs {
     /// Debounce added to the keystroke latency for the end-to-end estimate (server default).
     #[arg(long, default_value_t = 25)]
     debounce_ms: u64,
+    /// llama.cpp's `llama-bench` binary: run it on the same weights (--gguf) beside moat's
+    /// keystroke step and TTFT, interleaved (bench/README.md).
+    #[arg(long, value_name = "PATH")]
+    llama_bench: Option<PathBuf>,
+    /// The GGUF for --llama-bench (default: the newest .gguf in moat's downloads folder, the
+    /// file the default model was imported from).
+    #[arg(long, value_name = "PATH")]
+    gguf: Option<PathBuf>,
+    /// Prompt lengths for TTFT (default 128,256,512,1024,2048; with --quick 128,512).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    lengths: Vec<usize>,
+    /// llama-bench's `--poll` (0–100): how much its threads spin-wait for work. Default 0, as
+    /// moat runs (ONNX Runtime's spinning off: an editor's machine shares its cores); 50 is
+    /// llama.cpp's own default, which collapses on a machine whose cores are busy.
+    #[arg(long, default_value_t = 0)]
+    llama_poll: u8,
+    /// Rounds of the interleaved keystroke step (moat, then llama.cpp) with --llama-bench.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
 }
 
 /// A backend wrapper that records what the pipeline asked for, so the baseline can replay the
@@ -275,11 +296,11 @@ fn measure_decode(backend: &OnnxBackend, steps: usize) -> Result<(usize, usize, 
 }
 
 /// Tokens already in the KV cache for the keystroke step (clamped to the model's context).
-const STEP_DEPTH: usize = 400;
+const STEP_DEPTH: usize = 1024;
 /// Tokens generated in the keystroke step.
 const STEP_GENERATED: usize = 8;
 
-/// The keystroke step, the protocol `llama-bench -p 1 -n 8 -d 400` measures (bench/README.md):
+/// The keystroke step, the protocol `llama-bench -p 1 -n 8 -d 1024` measures (bench/README.md):
 /// with `depth` tokens in the KV cache, compute one new token, then generate `STEP_GENERATED`
 /// (nine model evaluations). Returns (depth, median ms, min ms) over `repeats` runs.
 fn measure_step(backend: &OnnxBackend, repeats: usize) -> Result<(usize, f64, f64)> {
@@ -586,11 +607,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         backend.describe()
     );
 
-    let (lengths, repeats, steps, chars): (&[usize], usize, usize, usize) = if args.quick {
+    let (mut lengths, repeats, steps, chars): (&[usize], usize, usize, usize) = if args.quick {
         (&QUICK_LENGTHS, 2, 16, 8)
     } else {
         (&PROMPT_LENGTHS, 5, 64, usize::MAX)
     };
+    if !args.lengths.is_empty() {
+        lengths = &args.lengths;
+    }
     // Warm-up: the first run allocates ONNX Runtime's buffers.
     measure_ttft(&backend, &[128], 1)?;
 
@@ -612,6 +636,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     eprintln!(
         "moat bench: keystroke step ({step_depth} cached + 1 new token, {STEP_GENERATED} generated): {step_ms:.2} ms (min {step_min_ms:.2})"
     );
+
+    let llama_cpp = match &args.llama_bench {
+        Some(bin) => compare_llama(bin, args, &backend, step_ms, lengths, repeats)
+            .unwrap_or_else(|e| json!({"status": format!("failed: {e:#}")})),
+        None => json!({"status": "not run (pass --llama-bench PATH)"}),
+    };
 
     let (doc, cursor, line) = typing_setup(backend.tokenizer(), KEYSTROKE_CONTEXT);
     let typed: String = line.chars().take(chars).collect();
@@ -749,12 +779,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "speedup_p50": round(reuse_off.p50_ms / reuse_on.p50_ms.max(1e-9), 2),
         },
         "speculation": speculation,
+        "llama_cpp": llama_cpp,
         "cost": costs,
         "baseline": baseline.unwrap_or(json!({"status": "not run (pass --baseline)"})),
         "notes": [
             "keystroke = incremental tree-sitter reparse + moat_complete::complete, server default settings; the LSP scheduler's debounce is not slept but added in end_to_end_p50_ms",
             "the Python baseline times only its model runs (no tokenization, parsing or post-processing), moat's keystroke time includes all of them",
-            "llama.cpp comparison: optional, not run here (see bench/README.md)",
+            "llama.cpp comparison: with --llama-bench (same GGUF weights, same threads, interleaved rounds; see bench/README.md)",
         ],
     });
 
@@ -786,6 +817,72 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         bail!("the keystroke simulation typed nothing");
     }
     Ok(())
+}
+
+/// llama-bench beside moat: `args.rounds` interleaved rounds of the keystroke step (moat's
+/// first round is `first_moat_ms`, already measured), then its TTFT at moat's prompt lengths.
+fn compare_llama(
+    bin: &Path,
+    args: &BenchArgs,
+    backend: &OnnxBackend,
+    first_moat_ms: f64,
+    lengths: &[usize],
+    repeats: usize,
+) -> Result<Value> {
+    let gguf = llama::find_gguf(args.gguf.as_deref())?;
+    let threads = backend.threads();
+    let depth = STEP_DEPTH.min(backend.context_length().saturating_sub(STEP_GENERATED + 2));
+    let (mut moat_ms, mut llama_ms) = (vec![first_moat_ms], Vec::new());
+    let (mut tokens_per_s, mut peak) = (Vec::new(), 0.0f64);
+    for round in 0..args.rounds.max(1) {
+        if round > 0 {
+            moat_ms.push(measure_step(backend, repeats.max(2) * 2)?.1);
+        }
+        let step = llama::keystroke_step(
+            bin,
+            &gguf,
+            threads,
+            args.llama_poll,
+            depth,
+            STEP_GENERATED,
+            5,
+        )?;
+        eprintln!(
+            "moat bench: round {}: keystroke step moat {:.1} ms, llama.cpp {:.1} ms",
+            round + 1,
+            moat_ms[round],
+            step.ms
+        );
+        llama_ms.push(step.ms);
+        tokens_per_s.push(step.tokens_per_s);
+        peak = peak.max(step.peak_rss_mib.unwrap_or(0.0));
+    }
+    let (ttft, ttft_peak) = llama::ttft(bin, &gguf, threads, args.llama_poll, lengths, 2)?;
+    peak = peak.max(ttft_peak.unwrap_or(0.0));
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(json!({
+        "status": "ok",
+        "binary": bin.display().to_string(),
+        "gguf": gguf.display().to_string(),
+        "gguf_name": gguf.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "threads": threads,
+        "poll": args.llama_poll,
+        "keystroke_step": {
+            "protocol": format!("llama-bench -p 1 -n {STEP_GENERATED} -d {depth} -r 5 --poll {}: mean pp1 + mean tg{STEP_GENERATED}", args.llama_poll),
+            "depth": depth,
+            "rounds": llama_ms.len(),
+            "moat_ms": moat_ms.iter().map(|&x| round(x, 2)).collect::<Vec<_>>(),
+            "llama_ms": llama_ms.iter().map(|&x| round(x, 2)).collect::<Vec<_>>(),
+            "ratio": round(median(&moat_ms) / median(&llama_ms).max(1e-9), 3),
+        },
+        "ttft": ttft.iter().map(|(n, ms)| json!({"prompt_tokens": n, "ms": round(*ms, 1)})).collect::<Vec<_>>(),
+        "decode_tokens_per_s": round(median(&tokens_per_s), 1),
+        "peak_rss_mib": round(peak, 1),
+    }))
 }
 
 /// The human-readable summary of a report.
@@ -860,6 +957,47 @@ fn table(r: &Value) -> String {
         k["debounce_ms"].as_u64().unwrap_or(0),
         f(&k["reuse_on"]["end_to_end_p50_ms"])
     ));
+    let s = &r["keystroke_step"];
+    out.push_str(&format!(
+        "keystroke step ({} cached + 1 new, {} generated): {:.1} ms median\n",
+        s["depth"].as_u64().unwrap_or(0),
+        s["generated"].as_u64().unwrap_or(0),
+        f(&s["ms_median"])
+    ));
+    let l = &r["llama_cpp"];
+    if l["status"] == "ok" {
+        let range = |v: &Value| {
+            let xs: Vec<f64> = v
+                .as_array()
+                .map_or(Vec::new(), |a| a.iter().map(f).collect());
+            let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = xs.iter().copied().fold(0.0, f64::max);
+            format!("{lo:.1}–{hi:.1}")
+        };
+        out.push_str(&format!(
+            "llama.cpp ({}, --poll {}): keystroke step {} ms vs moat {} ms over {} interleaved rounds: moat/llama.cpp = {:.2} (medians)\n",
+            l["gguf_name"].as_str().unwrap_or(""),
+            l["poll"].as_u64().unwrap_or(0),
+            range(&l["keystroke_step"]["llama_ms"]),
+            range(&l["keystroke_step"]["moat_ms"]),
+            l["keystroke_step"]["rounds"].as_u64().unwrap_or(0),
+            f(&l["keystroke_step"]["ratio"])
+        ));
+        let ttft: Vec<String> = l["ttft"].as_array().map_or(Vec::new(), |a| {
+            a.iter()
+                .map(|t| format!("{} {:.0}", t["prompt_tokens"], f(&t["ms"])))
+                .collect()
+        });
+        out.push_str(&format!(
+            "llama.cpp TTFT ms: {}; decode {:.0} tokens/s at depth {}; peak RSS {:.0} MiB\n",
+            ttft.join(", "),
+            f(&l["decode_tokens_per_s"]),
+            l["keystroke_step"]["depth"].as_u64().unwrap_or(0),
+            f(&l["peak_rss_mib"])
+        ));
+    } else if let Some(status) = l["status"].as_str() {
+        out.push_str(&format!("llama.cpp: {status}\n"));
+    }
     let c = &r["cost"];
     out.push_str(&format!(
         "cost at ${}/core-hour × {} cores: ${:.4} per 1M generated tokens, ${:.4} per 1M prompt tokens, ${:.6} per 1,000 suggestions\n",

@@ -66,7 +66,8 @@ pub const DEFAULT_THREADS: usize = 2;
 pub struct OnnxBackend {
     manifest: Manifest,
     tokenizer: ModelTokenizer,
-    engine: Mutex<Engine>,
+    /// Boxed: the engine is large and `OnnxBackend` sits beside other backends in enums.
+    engine: Mutex<Box<Engine>>,
     threads: usize,
     /// Speculative decoding wanted (manifest `[runtime] speculative`, [`Self::set_speculation`]);
     /// it runs only where the engine can verify drafts ([`Engine::all_rows`]).
@@ -175,7 +176,7 @@ impl OnnxBackend {
         Ok(Self {
             manifest,
             tokenizer,
-            engine: Mutex::new(engine),
+            engine: Mutex::new(Box::new(engine)),
             threads,
             speculation,
             verify_margin,
