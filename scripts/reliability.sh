@@ -7,6 +7,7 @@
 #
 # Long runs, one by one (each is also a single command of its own):
 #   transport fuzz   MOAT_FUZZ_ITERS=1000000 cargo test --release -p moat-lsp transport::fuzz -- --nocapture
+#   pipeline fuzz    MOAT_FUZZ_ITERS=100000 cargo test --release -p moat-complete --test fuzz_pipeline -- --include-ignored --nocapture
 #   edit fuzz        MOAT_FUZZ_CASES=32000 cargo test --release -p moat-text --test fuzz_edits -- --nocapture --test-threads 1
 #   index crashes    MOAT_CRASH_ITERS=300 cargo test --release -p moat-index --test crash -- --nocapture
 #   clean exit       MOAT_EXIT_ROUNDS=100 cargo test --release -p moat-e2e --test clean_exit -- --nocapture
