@@ -32,7 +32,7 @@ fn line_start_at_or_after(text: &str, byte: usize) -> usize {
     if byte == 0 {
         return 0;
     }
-    let byte = text.floor_char_boundary(byte);
+    let byte = text.ceil_char_boundary(byte);
     // `byte` itself is a line start if the previous char is a newline.
     if text.as_bytes().get(byte - 1) == Some(&b'\n') {
         return byte;

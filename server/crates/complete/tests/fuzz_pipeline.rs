@@ -5,8 +5,7 @@
 //! cursor on char boundaries; `complete` must never panic, and its suggestion must be text that
 //! fits its mode (one line in single-line mode, never whitespace only).
 //!
-//! Quick run (CI): `cargo test -p moat-complete --test fuzz_pipeline` (2,000 documents; both
-//! tests are ignored until the hang they found is fixed: `-- --include-ignored`).
+//! Quick run (CI): `cargo test -p moat-complete --test fuzz_pipeline` (2,000 documents).
 //! Long run: `MOAT_FUZZ_ITERS=100000 cargo test --release -p moat-complete --test fuzz_pipeline
 //! -- --nocapture`. A failure prints its seed and case number (`MOAT_FUZZ_SEED`).
 
@@ -72,7 +71,6 @@ const LANGUAGES: &[Option<Language>] = &[
 ];
 
 #[test]
-#[ignore = "case 539 of the default seed hangs choose_windows until window.rs rounds the anchor up (issue 16 report)"]
 fn windows_and_completions_hold_on_random_documents() {
     let tok = tokenizer();
     // One scripted model for all cases; each case sets what it answers.
@@ -160,11 +158,11 @@ fn windows_and_completions_hold_on_random_documents() {
 
 /// The case the fuzzer found (case 539 of seed 0xc0de, a hang): a prefix window a few tokens over
 /// budget whose quantised anchor lands inside a multi-byte char that begins a line.
-/// `line_start_at_or_after` rounds the anchor *down* to that line's start, the same start as
-/// before, so the loop in `choose_windows` never ends (a worker thread spins forever and the
-/// request is never answered). Runs on a watchdog thread: fails instead of hanging.
+/// `line_start_at_or_after` rounded the anchor *down* to that line's start, the same start as
+/// before, so the loop in `choose_windows` never ended (a worker thread spun forever and the
+/// request was never answered); it now rounds up. Runs on a watchdog thread: fails instead of
+/// hanging.
 #[test]
-#[ignore = "hangs until window.rs rounds the anchor up (issue 16 report)"]
 fn an_anchor_inside_a_multibyte_char_at_a_line_start_terminates() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
