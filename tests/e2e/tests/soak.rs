@@ -196,7 +196,7 @@ fn soak(extra_settings: Value) {
         }
         let doc = &mut docs[current];
         // Keep each document's size bounded: after a few rounds, back to its seed text.
-        if doc.typed > 0 && doc.typed % (typed.len() * 4) == 0 {
+        if doc.typed > 0 && doc.typed.is_multiple_of(typed.len() * 4) {
             doc.text = seed_text(current);
             doc.version += 1;
             server.change(&doc.uri, doc.version, json!([{ "text": doc.text }]));
@@ -244,7 +244,7 @@ fn soak(extra_settings: Value) {
     let answered: usize = tally.values().sum();
     eprintln!(
         "soak: {keystrokes} keystrokes in {:.1} s, {answered} requests answered {tally:?}; \
-         waited-for latency p50 {:?} p95 {:?} max {:?}; RSS {} -> {} KiB ({:+.1}%), threads {} -> {}, fds {} -> {}",
+         waited-for latency p50 {:?} p95 {:?} max {:?}; RSS {} -> {} KiB ({:+.1}%; anonymous {} -> {} KiB), threads {} -> {}, fds {} -> {}",
         elapsed.as_secs_f64(),
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.95),
@@ -252,6 +252,8 @@ fn soak(extra_settings: Value) {
         warm.rss_kb,
         end.rss_kb,
         (end.rss_kb as f64 / warm.rss_kb as f64 - 1.0) * 100.0,
+        warm.anon_kb,
+        end.anon_kb,
         warm.threads,
         end.threads,
         warm.fds,

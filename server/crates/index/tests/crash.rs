@@ -137,7 +137,7 @@ fn kill_9_at_random_points() {
             .lines()
             .filter_map(|l| l.strip_prefix("u "))
             .filter_map(|k| k.parse::<u64>().ok())
-            .last();
+            .next_back();
         let index = Index::open(&root, &cache, IndexConfig::default())
             .unwrap_or_else(|e| panic!("iteration {iteration}: the index does not open: {e}"));
         assert!(!index.stats().read_only, "the dead child's lock is gone");
