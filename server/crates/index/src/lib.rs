@@ -58,7 +58,9 @@ use std::path::{Path, PathBuf};
 
 pub use config::IndexConfig;
 pub use index::{FileStatus, Index, Phase, Progress, RefreshReport, SkipCounts, Stats, Symbol};
-pub use redact::{HIGH_ENTROPY, REDACTED, SecretCounts, is_secret_file, looks_random, redact, redact_counted};
+pub use redact::{
+    HIGH_ENTROPY, REDACTED, SecretCounts, is_secret_file, looks_random, redact, redact_counted,
+};
 pub use retrieve::{
     IMPORTS_FAR_BYTES, Query, RetrievedSnippet, SNIPPET_OVERHEAD_BYTES, SnippetKind, TAIL_LINES,
 };

@@ -400,16 +400,14 @@ impl LanguageServer for MoatServer {
             }),
             inline_completion_provider: Some(OneOf::Left(true)),
             workspace_symbol_provider: Some(OneOf::Left(true)),
-            code_action_provider: Some(CodeActionProviderCapability::Options(
-                CodeActionOptions {
-                    code_action_kinds: Some(vec![
-                        CodeActionKind::QUICKFIX,
-                        CodeActionKind::REFACTOR_REWRITE,
-                    ]),
-                    resolve_provider: Some(true),
-                    ..Default::default()
-                },
-            )),
+            code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                code_action_kinds: Some(vec![
+                    CodeActionKind::QUICKFIX,
+                    CodeActionKind::REFACTOR_REWRITE,
+                ]),
+                resolve_provider: Some(true),
+                ..Default::default()
+            })),
             execute_command_provider: Some(ExecuteCommandOptions {
                 commands: vec![
                     crate::feedback::ACCEPT_COMMAND.into(),
