@@ -144,9 +144,18 @@ fn run(model: &std::path::Path, prefill: bool, fixture: &str) -> Value {
             }
         }
     }
+    // The server's peak RSS (all documents' KV caches included).
+    let peak_rss_mib = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map(|kib| (kib / 1024.0).round());
     server.shutdown_and_exit();
     json!({
         "prefill": prefill,
+        "server_peak_rss_mib": peak_rss_mib,
         "first_after_open_1s": { "at_end": summary(&at_end), "in_middle": summary(&in_middle) },
         "typing": {
             "interval_ms": interval,

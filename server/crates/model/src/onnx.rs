@@ -53,6 +53,9 @@ pub const PREFILL_CHUNK: usize = 256;
 /// tokens of Qwen2.5-Coder-0.5B (24 KiB a token), four 1k-token documents.
 pub const KV_CACHE_BUDGET_BYTES: usize = 96 << 20;
 
+/// Most KV caches ever allocated (in use + parked): the least recently used is reused after that.
+const MAX_CACHES: usize = 4;
+
 /// A cache with fewer tokens than this is not worth parking: a fresh prompt overwrites it.
 const MIN_PARKED_TOKENS: usize = 32;
 
@@ -563,24 +566,46 @@ impl Engine {
             .map(|(i, p)| (common(&p.cached), i))
             .max();
         let shared = best.map_or(in_use, |(n, _)| n.max(in_use));
-        if shared * 2 < prompt.len() {
-            if self.cached.len() >= MIN_PARKED_TOKENS {
-                let kv = new_kv(
-                    &self.session,
-                    &self.names,
-                    self.layout,
-                    self.kv_heads,
-                    self.head_dim,
-                    self.capacity,
-                )?;
-                let fresh = Parked {
-                    kv,
+        // Most of the cache in use would be lost (not a partial prefill of this very prompt, which
+        // a cancelled request or background step leaves behind: that one is continued).
+        let lost = self.cached.len() - in_use;
+        if shared * 2 < prompt.len()
+            && lost * 2 > self.cached.len()
+            && self.cached.len() >= MIN_PARKED_TOKENS
+            && MAX_CACHES > 1
+        {
+            let fresh = if 1 + self.parked.len() >= MAX_CACHES {
+                // The least recently used parked cache is emptied and reused: at most
+                // MAX_CACHES caches are ever allocated.
+                let lru = self
+                    .parked
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, p)| p.last_used)
+                    .map(|(i, _)| i)
+                    .unwrap_or(0);
+                let mut p = self.parked.swap_remove(lru);
+                p.cached.clear();
+                if let Kv::Concat { past } = &mut p.kv {
+                    past.clear();
+                }
+                p
+            } else {
+                Parked {
+                    kv: new_kv(
+                        &self.session,
+                        &self.names,
+                        self.layout,
+                        self.kv_heads,
+                        self.head_dim,
+                        self.capacity,
+                    )?,
                     cached: Vec::new(),
                     high_water: 0,
                     last_used: self.clock,
-                };
-                self.park_and_use(fresh);
-            }
+                }
+            };
+            self.park_and_use(fresh);
         } else if let Some((n, i)) = best
             && n > in_use
         {

@@ -109,3 +109,32 @@ fn a_small_budget_keeps_only_the_cache_in_use() {
         assert_eq!(reused(&backend, &doc), doc.len() - 1);
     }
 }
+
+#[test]
+fn a_partly_filled_cache_is_continued_not_replaced() {
+    // What a cancelled request or background step leaves: the first chunks of the prompt.
+    let backend = load("tiny-llama");
+    let other = document(&backend, 9, 100);
+    backend.logits_for(&other).unwrap();
+    let doc = document(&backend, 1, 200);
+    backend.logits_for(&doc[..60]).unwrap();
+    assert_eq!(
+        backend.kv_cache_usage().0,
+        2,
+        "the other document is parked"
+    );
+    assert_eq!(reused(&backend, &doc), 60, "the 60 tokens are continued");
+    assert_eq!(backend.kv_cache_usage().0, 2, "no third cache");
+}
+
+#[test]
+fn at_most_four_caches_are_held() {
+    let backend = load("tiny-gpt2");
+    for d in 0..8 {
+        assert_eq!(reused(&backend, &document(&backend, d, 60)), 0);
+        assert!(backend.kv_cache_usage().0 <= 4);
+    }
+    // The four most recent are kept.
+    assert_eq!(reused(&backend, &document(&backend, 5, 60)), 59);
+    assert_eq!(reused(&backend, &document(&backend, 0, 60)), 0);
+}
