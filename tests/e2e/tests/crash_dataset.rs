@@ -4,7 +4,7 @@
 //!
 //! Quick run (CI): 5 kills. Long run: `MOAT_CRASH_ITERS=100 cargo test -p moat-e2e --test
 //! crash_dataset -- --nocapture` (prints kills, whole data sets, and the temporary folders the
-//! killed builds left behind).
+//! killed builds left behind). The build after the kills must remove those folders.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -110,7 +110,29 @@ fn kill_9_during_dataset_build() {
             panic!("kill {kill} after {wait:?}: the data set is not whole: {e}")
         });
     }
-    let leftovers = std::fs::read_dir(tmp.path())
+    let leftovers = staging_folders(tmp.path());
+    // The next build cleans up after the killed ones (and would put back a data set that a kill
+    // between the final renames left moved aside).
+    std::thread::sleep(Duration::from_millis(200));
+    let status = build(&repo, &out, kills + 1)
+        .status()
+        .expect("moat dataset build");
+    assert!(status.success(), "the build after the kills: {status}");
+    whole(&out).expect("the build after the kills is whole");
+    assert_eq!(
+        staging_folders(tmp.path()),
+        0,
+        "the build after the kills removes the temporary folders the killed builds left"
+    );
+    eprintln!(
+        "dataset crash test: {kills} kills ({finished} builds had finished first) over a \
+         {full:?} build; the data set was whole after every one; {leftovers} temporary folders \
+         left by the killed builds, 0 after the next build"
+    );
+}
+
+fn staging_folders(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
         .expect("list")
         .flatten()
         .filter(|e| {
@@ -118,9 +140,5 @@ fn kill_9_during_dataset_build() {
                 .to_string_lossy()
                 .starts_with(".moat-dataset-")
         })
-        .count();
-    eprintln!(
-        "dataset crash test: {kills} kills ({finished} builds had finished first) over a \
-         {full:?} build; the data set was whole after every one; {leftovers} temporary folders left"
-    );
+        .count()
 }

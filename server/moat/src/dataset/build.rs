@@ -9,7 +9,10 @@
 //! samples in the base model's own template and tokenizer; the report).
 //! Must not: write a secret anywhere (the hand-over file holds only scrubbed text and lives in a
 //! temporary folder that is removed), or leave a half-written data set at `--out` (everything is
-//! written to a temporary sibling that is renamed at the end).
+//! written to a temporary sibling that is renamed at the end). A build killed mid-way leaves its
+//! temporary sibling behind, named with its process id; the next build in the same folder removes
+//! it, and puts back the data set it had moved aside when the kill came between the two final
+//! renames ([`clean_stale`]).
 //!
 //! Deterministic: files are read in `git ls-files` order, recency is measured from the HEAD
 //! commit's date (not the clock), and the pipeline's choices are seeded by file names.
@@ -356,6 +359,53 @@ pub(crate) fn resolve_model(base: Option<&str>) -> Result<PathBuf> {
     )
 }
 
+/// The temporary sibling of `--out` a build writes into: `.moat-dataset-<pid>-<random>`.
+const STAGING_PREFIX: &str = ".moat-dataset-";
+/// In the temporary folder: the name of the `--out` folder it is for.
+const TARGET_FILE: &str = "target";
+/// In the temporary folder: the previous data set, moved aside for the new one.
+const REPLACED: &str = "replaced";
+
+/// Cleans up after builds in `parent` whose process is gone (killed mid-way): puts back a data set
+/// that was moved aside when its replacement never arrived, then removes the temporary folder.
+/// Only where `/proc` tells which processes run (elsewhere nothing is removed).
+fn clean_stale(parent: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STAGING_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        if let Ok(target) = std::fs::read_to_string(dir.join(TARGET_FILE)) {
+            let out = parent.join(target.trim());
+            let old = dir.join(REPLACED);
+            if old.is_dir() && !out.exists() && std::fs::rename(&old, &out).is_ok() {
+                eprintln!(
+                    "moat dataset build: put back {} (a killed build had moved it aside)",
+                    out.display()
+                );
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::debug!("cannot remove {}: {e}", dir.display());
+        }
+    }
+}
+
 pub fn run(args: &BuildArgs) -> Result<()> {
     let started = std::time::Instant::now();
     if !(0.0..1.0).contains(&args.heldout) {
@@ -374,10 +424,17 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         .to_path_buf();
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
+    clean_stale(&parent);
     let work = tempfile::Builder::new()
-        .prefix(".moat-dataset-")
+        .prefix(&format!("{STAGING_PREFIX}{}-", std::process::id()))
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a temporary folder in {}", parent.display()))?;
+    let target = out
+        .file_name()
+        .context("the output folder has no name")?
+        .to_string_lossy()
+        .into_owned();
+    std::fs::write(work.path().join(TARGET_FILE), &target)?;
     let mut gathered = gather(args, work.path())?;
     if let Some(feedback) = &args.feedback {
         gather_feedback(feedback, work.path(), &mut gathered)?;
@@ -423,7 +480,7 @@ pub fn run(args: &BuildArgs) -> Result<()> {
     }
     // Swap the finished data set in: the old one (if any) is removed only once the new one is
     // in place.
-    let old = work.path().join("replaced");
+    let old = work.path().join(REPLACED);
     if out.exists() {
         std::fs::rename(&out, &old)
             .with_context(|| format!("cannot move the old {} aside", out.display()))?;
@@ -437,4 +494,34 @@ pub fn run(args: &BuildArgs) -> Result<()> {
         out.join("report.json").display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_builds_folder_is_removed_and_the_data_set_it_moved_aside_put_back() {
+        if !Path::new("/proc/self").exists() {
+            return;
+        }
+        let parent = tempfile::tempdir().unwrap();
+        // A build killed between its two final renames (no process has this id: pids stay
+        // below 2^22 on Linux).
+        let dead = parent.path().join(format!("{STAGING_PREFIX}999999999-abc"));
+        std::fs::create_dir_all(dead.join(REPLACED)).unwrap();
+        std::fs::write(dead.join(REPLACED).join("report.json"), "{}").unwrap();
+        std::fs::write(dead.join(TARGET_FILE), "data").unwrap();
+        // A build still running (this process): left alone.
+        let live = parent
+            .path()
+            .join(format!("{STAGING_PREFIX}{}-def", std::process::id()));
+        std::fs::create_dir_all(&live).unwrap();
+
+        clean_stale(parent.path());
+        assert!(!dead.exists());
+        assert!(live.exists());
+        let back = parent.path().join("data").join("report.json");
+        assert_eq!(std::fs::read_to_string(back).unwrap(), "{}");
+    }
 }
