@@ -210,39 +210,17 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
         cmd.arg("--precision")
             .arg(format!("{p:?}").to_ascii_lowercase());
     }
-    let output = cmd
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !output.status.success() {
-        bail!(
-            "the fine-tune failed or was interrupted (exit status {}); no model was registered",
-            output.status.code().unwrap_or(-1)
-        );
-    }
-    let reply: serde_json::Value = serde_json::from_slice(
-        output
-            .stdout
-            .split(|&b| b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default(),
-    )
-    .context("the fine-tune script's reply is not JSON")?;
-    let folder = PathBuf::from(
-        reply["model"]
-            .as_str()
-            .context("the fine-tune script named no model folder")?,
-    );
-    let check = match crate::model_cmd::load_check(&folder, args.onnxruntime.clone()) {
-        Ok(check) => check,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&folder);
-            return Err(e.context(format!(
-                "moat cannot load the fine-tuned model; removed {}",
-                folder.display()
-            )));
-        }
-    };
+    let (folder, check) = crate::model_cmd::install_with(
+        &mut cmd,
+        &python,
+        &crate::model_cmd::Installing {
+            script: "fine-tune",
+            failed: "the fine-tune failed or was interrupted",
+            left: "no model was registered",
+            model: "fine-tuned",
+        },
+        args.onnxruntime.clone(),
+    )?;
     let summary = summary(&folder).unwrap_or_default();
     eprintln!(
         "moat finetune: {} ready in {:.0} s ({summary}; {check}). Use it in a workspace with \

@@ -151,42 +151,17 @@ fn import(args: &ImportArgs) -> Result<()> {
     if args.force {
         cmd.arg("--force");
     }
-    // Progress goes to stderr as the script writes it; stdout carries one JSON line.
-    let output = cmd
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("cannot run {}", python.display()))?;
-    if !output.status.success() {
-        bail!(
-            "the import failed (exit status {}); nothing was installed",
-            output.status.code().unwrap_or(-1)
-        );
-    }
-    let reply: serde_json::Value = serde_json::from_slice(
-        output
-            .stdout
-            .split(|&b| b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap_or_default(),
-    )
-    .context("the import script's reply is not JSON")?;
-    let folder = PathBuf::from(
-        reply["model"]
-            .as_str()
-            .context("the import script named no model folder")?,
-    );
-    // The proof: moat loads it as the server would and generates.
-    let check = match load_check(&folder, args.onnxruntime.clone()) {
-        Ok(check) => check,
-        Err(e) => {
-            // Never leave a model moat cannot load where it looks for models.
-            let _ = std::fs::remove_dir_all(&folder);
-            return Err(e.context(format!(
-                "moat cannot load the imported model; removed {}",
-                folder.display()
-            )));
-        }
-    };
+    let (folder, check) = install_with(
+        &mut cmd,
+        &python,
+        &Installing {
+            script: "import",
+            failed: "the import failed",
+            left: "nothing was installed",
+            model: "imported",
+        },
+        args.onnxruntime.clone(),
+    )?;
     if args.default {
         set_default(&models, &folder)?;
     }
@@ -205,6 +180,66 @@ fn import(args: &ImportArgs) -> Result<()> {
         "default": args.default,
     }))?);
     Ok(())
+}
+
+/// What [`install_with`] says about the script it runs.
+pub(crate) struct Installing {
+    /// The script, in errors: "import" → "the import script's reply is not JSON".
+    pub script: &'static str,
+    /// The failure, before its exit status: "the import failed".
+    pub failed: &'static str,
+    /// What a failure leaves, after its exit status: "nothing was installed".
+    pub left: &'static str,
+    /// The model, in the load check's error: "imported" → "moat cannot load the imported model".
+    pub model: &'static str,
+}
+
+/// Runs a model-pipeline script that installs a model (its progress goes to stderr as it writes
+/// it; stdout ends with one JSON line naming the folder, `{"model": ...}`), then loads the result
+/// as the server would and generates: a model moat cannot load is removed, never left where moat
+/// looks for models. Returns the folder and the load check's summary.
+pub(crate) fn install_with(
+    cmd: &mut Command,
+    python: &Path,
+    says: &Installing,
+    ort_library: Option<PathBuf>,
+) -> Result<(PathBuf, String)> {
+    let output = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} (exit status {}); {}",
+            says.failed,
+            output.status.code().unwrap_or(-1),
+            says.left
+        );
+    }
+    let reply: serde_json::Value = serde_json::from_slice(
+        output
+            .stdout
+            .split(|&b| b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default(),
+    )
+    .with_context(|| format!("the {} script's reply is not JSON", says.script))?;
+    let folder = PathBuf::from(
+        reply["model"]
+            .as_str()
+            .with_context(|| format!("the {} script named no model folder", says.script))?,
+    );
+    match load_check(&folder, ort_library) {
+        Ok(check) => Ok((folder, check)),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&folder);
+            Err(e.context(format!(
+                "moat cannot load the {} model; removed {}",
+                says.model,
+                folder.display()
+            )))
+        }
+    }
 }
 
 /// Loads the model with the server's backend and greedily generates a few tokens.
