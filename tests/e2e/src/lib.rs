@@ -732,6 +732,28 @@ pub fn completion_items(result: &Value) -> Vec<Value> {
     inline_items(result)
 }
 
+/// What a completion request under load was answered with: `"cancelled"` (-32800, the only
+/// error allowed), `"empty"` or `"suggestion"`. Panics on any other error.
+pub fn answer_kind(response: &Value) -> &'static str {
+    if let Some(error) = response.get("error") {
+        assert_eq!(
+            error["code"], -32800,
+            "an error other than cancelled: {response}"
+        );
+        return "cancelled";
+    }
+    let items = response["result"]["items"].as_array().map_or(0, Vec::len);
+    if items == 0 { "empty" } else { "suggestion" }
+}
+
+/// The `p` quantile (0..=1, nearest rank) of `sorted` durations; zero when there are none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
 /// The position at the end of `text` with `character` in `encoding` code units
 /// (`"utf-8"`, `"utf-16"` or `"utf-32"`).
 pub fn end_position(text: &str, encoding: &str) -> (u32, u32) {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use moat_e2e::{Options, Server, TempDir, Value, json};
+use moat_e2e::{Options, Server, TempDir, Value, answer_kind, json, percentile};
 
 /// What `/proc` says about the server.
 #[derive(Debug, Clone, Copy)]
@@ -86,27 +86,8 @@ fn end_of(text: &str) -> (u32, u32) {
 fn settle(server: &mut Server, ids: &mut Vec<i64>, tally: &mut BTreeMap<&'static str, usize>) {
     for id in ids.drain(..) {
         let response = server.response_within(id, Duration::from_secs(30));
-        *tally.entry(classify(&response)).or_default() += 1;
+        *tally.entry(answer_kind(&response)).or_default() += 1;
     }
-}
-
-fn classify(response: &Value) -> &'static str {
-    if let Some(error) = response.get("error") {
-        assert_eq!(
-            error["code"], -32800,
-            "an error other than cancelled: {response}"
-        );
-        return "cancelled";
-    }
-    let items = response["result"]["items"].as_array().map_or(0, Vec::len);
-    if items == 0 { "empty" } else { "suggestion" }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 #[test]
@@ -222,7 +203,7 @@ fn soak(extra_settings: Value) {
         if k % 4 == 3 {
             let response = server.response_within(id, Duration::from_secs(30));
             latencies.push(sent.elapsed());
-            *tally.entry(classify(&response)).or_default() += 1;
+            *tally.entry(answer_kind(&response)).or_default() += 1;
             settle(&mut server, &mut pending, &mut tally);
         } else {
             pending.push(id);

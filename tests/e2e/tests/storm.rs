@@ -9,29 +9,10 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use moat_e2e::{Options, Server, TempDir, Value, json};
+use moat_e2e::{Options, Server, TempDir, answer_kind, json, percentile};
 
 /// The two tests measure latency: they take turns rather than share the machine.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn classify(response: &Value) -> &'static str {
-    if let Some(error) = response.get("error") {
-        assert_eq!(
-            error["code"], -32800,
-            "an error other than cancelled: {response}"
-        );
-        return "cancelled";
-    }
-    let items = response["result"]["items"].as_array().map_or(0, Vec::len);
-    if items == 0 { "empty" } else { "suggestion" }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted
-        .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
-        .copied()
-        .unwrap_or_default()
-}
 
 struct Doc {
     uri: String,
@@ -70,7 +51,7 @@ fn typing_latencies(server: &mut Server, doc: &mut Doc, n: usize) -> Vec<Duratio
         let id = server.send_inline(&doc.uri, line, character);
         let response = server.response_within(id, Duration::from_secs(30));
         out.push(started.elapsed());
-        assert_ne!(classify(&response), "cancelled", "{response}");
+        assert_ne!(answer_kind(&response), "cancelled", "{response}");
     }
     out.sort();
     out
@@ -150,7 +131,7 @@ fn a_cancellation_storm_is_answered_and_typing_recovers() {
             *tally.entry("suggestion").or_insert(0) += 1;
             continue;
         }
-        *tally.entry(classify(&response)).or_insert(0) += 1;
+        *tally.entry(answer_kind(&response)).or_insert(0) += 1;
     }
     let all_answered = started.elapsed();
     let after = typing_latencies(&mut server, &mut docs[0], 30);
@@ -210,7 +191,7 @@ fn huge_binary_and_changing_files_are_answered() {
     let id = server.send_inline(&big_uri, line, 11);
     let response = server.response_within(id, Duration::from_secs(120));
     let big_first = started.elapsed();
-    classify(&response);
+    answer_kind(&response);
     // A keystroke in it, then another request.
     let started = Instant::now();
     let at = json!({ "line": line, "character": 11 });
@@ -220,7 +201,7 @@ fn huge_binary_and_changing_files_are_answered() {
         json!([{ "range": { "start": at, "end": at }, "text": "v" }]),
     );
     let id = server.send_inline(&big_uri, line, 12);
-    classify(&server.response_within(id, Duration::from_secs(60)));
+    answer_kind(&server.response_within(id, Duration::from_secs(60)));
     let big_keystroke = started.elapsed();
     drop(big_text);
     // A binary document: NULs and control characters as text.
@@ -228,7 +209,7 @@ fn huge_binary_and_changing_files_are_answered() {
     let blob_uri = format!("file://{}", ws.path().join("blob.py").display());
     server.open(&blob_uri, "python", &binary_text);
     let id = server.send_inline(&blob_uri, 0, 5);
-    classify(&server.response_within(id, Duration::from_secs(60)));
+    answer_kind(&server.response_within(id, Duration::from_secs(60)));
     let id = server.send_completion(&blob_uri, 3, 2);
     let response = server.response_within(id, Duration::from_secs(60));
     assert!(
