@@ -176,6 +176,39 @@ class MinHasher:
         return ph.min(axis=0)
 
 
+class Deduper:
+    """Exact duplicates (sha256 of the normalised text) and near duplicates (MinHash LSH: a
+    candidate from any band whose estimated Jaccard similarity reaches `threshold`) of the texts
+    kept so far."""
+
+    def __init__(self, num_perm: int, bands: int, threshold: float):
+        self.hasher = MinHasher(num_perm)
+        self.bands, self.rows, self.threshold = bands, num_perm // bands, threshold
+        self.seen_hash: set[str] = set()
+        self.buckets: list[dict] = [defaultdict(list) for _ in range(bands)]
+        self.sigs: list[np.ndarray] = []
+
+    def check(self, content: str) -> str | None:
+        """Returns "exact_dup" or "near_dup" when `content` repeats a text seen before; otherwise
+        None, and `content` is remembered."""
+        h = hashlib.sha256(normalise_for_hash(content).encode("utf-8", "surrogatepass")).hexdigest()
+        if h in self.seen_hash:
+            return "exact_dup"
+        self.seen_hash.add(h)
+        sig = self.hasher.signature(content)
+        keys = [sig[b * self.rows:(b + 1) * self.rows].tobytes() for b in range(self.bands)]
+        cands = set()
+        for b, key in enumerate(keys):
+            cands.update(self.buckets[b].get(key, ()))
+        if any(float(np.mean(self.sigs[c] == sig)) >= self.threshold for c in sorted(cands)):
+            return "near_dup"
+        idx = len(self.sigs)
+        self.sigs.append(sig)
+        for b, key in enumerate(keys):
+            self.buckets[b][key].append(idx)
+        return None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=WORK / "corpus")
@@ -205,11 +238,7 @@ def main(argv=None):
     removed = Counter()
     removed_bytes = Counter()
     lang_in, lang_kept = Counter(), Counter()
-    seen_hash: set[str] = set()
-    hasher = MinHasher(args.num_perm)
-    rows = args.num_perm // args.bands
-    buckets: list[dict] = [defaultdict(list) for _ in range(args.bands)]
-    sigs: list[np.ndarray] = []
+    dedup = Deduper(args.num_perm, args.bands, args.near_dup_threshold)
     kept: list[dict] = []
     n_in = bytes_in = 0
     for rec in read_shards(inputs):
@@ -219,28 +248,7 @@ def main(argv=None):
         lang_in[rec["language"]] += 1
         why = quality_filter(rec, args)
         if why is None:
-            h = hashlib.sha256(normalise_for_hash(rec["content"]).encode("utf-8", "surrogatepass")).hexdigest()
-            if h in seen_hash:
-                why = "exact_dup"
-            else:
-                seen_hash.add(h)
-        if why is None:
-            sig = hasher.signature(rec["content"])
-            cands = set()
-            keys = []
-            for b in range(args.bands):
-                key = sig[b * rows:(b + 1) * rows].tobytes()
-                keys.append(key)
-                cands.update(buckets[b].get(key, ()))
-            for c in cands:
-                if float(np.mean(sigs[c] == sig)) >= args.near_dup_threshold:
-                    why = "near_dup"
-                    break
-            if why is None:
-                idx = len(sigs)
-                sigs.append(sig)
-                for b, key in enumerate(keys):
-                    buckets[b][key].append(idx)
+            why = dedup.check(rec["content"])
         if why is not None:
             removed[why] += 1
             removed_bytes[why] += size

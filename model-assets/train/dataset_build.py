@@ -38,16 +38,14 @@ import random
 import re
 import sys
 import tomllib
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import stable_hash01  # noqa: E402
-from curate import MinHasher, normalise_for_hash, quality_filter  # noqa: E402
+from curate import Deduper, quality_filter  # noqa: E402
 from fim import chunk_document, fim_split  # noqa: E402
 
 FORMAT = 1
@@ -238,34 +236,13 @@ def build(args) -> dict:
     qargs = SimpleNamespace(min_chars=args.min_chars, max_chars=args.max_chars,
                             max_line_length=args.max_line_length, min_alnum=args.min_alnum)
     removed = Counter()
-    seen_hash: set[str] = set()
-    hasher = MinHasher(128)
-    bands, rows = 32, 4
-    buckets: list[dict] = [defaultdict(list) for _ in range(bands)]
-    sigs: list[np.ndarray] = []
+    dedup = Deduper(num_perm=128, bands=32, threshold=args.near_dup_threshold)
     kept: list[dict] = []
     for rec in records:
         # A team's own code: the licence filter does not apply (noted in the report instead).
         why = quality_filter({**rec, "license": "own"}, qargs)
         if why is None:
-            h = hashlib.sha256(normalise_for_hash(rec["content"]).encode("utf-8", "surrogatepass")).hexdigest()
-            if h in seen_hash:
-                why = "exact_dup"
-            else:
-                seen_hash.add(h)
-        if why is None:
-            sig = hasher.signature(rec["content"])
-            keys = [sig[b * rows:(b + 1) * rows].tobytes() for b in range(bands)]
-            cands = set()
-            for b, key in enumerate(keys):
-                cands.update(buckets[b].get(key, ()))
-            if any(float(np.mean(sigs[c] == sig)) >= args.near_dup_threshold for c in sorted(cands)):
-                why = "near_dup"
-            else:
-                idx = len(sigs)
-                sigs.append(sig)
-                for b, key in enumerate(keys):
-                    buckets[b][key].append(idx)
+            why = dedup.check(rec["content"])
         if why is not None:
             removed[why] += 1
             continue
