@@ -419,6 +419,24 @@ fn build_session(
         .map_err(|e| e.to_string())
 }
 
+/// How many tokens `cached` and `prompt` share from the start.
+fn common_prefix(cached: &[u32], prompt: &[u32]) -> usize {
+    cached
+        .iter()
+        .zip(prompt)
+        .take_while(|(a, b)| a == b)
+        .count()
+}
+
+/// Empties a cache: no token is cached (a `concat` cache also drops its tensors; a
+/// `gqa-shared` cache keeps its buffers, which `cached` alone makes valid).
+fn forget(cached: &mut Vec<u32>, kv: &mut Kv) {
+    cached.clear();
+    if let Kv::Concat { past } = kv {
+        past.clear();
+    }
+}
+
 /// An empty cache in `layout`.
 fn new_kv(
     session: &Session,
@@ -551,13 +569,7 @@ impl Engine {
     /// parked caches until all of them, with `prompt` written, fit the budget.
     fn select_cache(&mut self, prompt: &[u32]) -> Result<(), ModelError> {
         self.clock += 1;
-        let common = |cached: &[u32]| {
-            cached
-                .iter()
-                .zip(prompt)
-                .take_while(|(a, b)| a == b)
-                .count()
-        };
+        let common = |cached: &[u32]| common_prefix(cached, prompt);
         let in_use = common(&self.cached);
         let best = self
             .parked
@@ -585,10 +597,7 @@ impl Engine {
                     .map(|(i, _)| i)
                     .unwrap_or(0);
                 let mut p = self.parked.swap_remove(lru);
-                p.cached.clear();
-                if let Kv::Concat { past } = &mut p.kv {
-                    past.clear();
-                }
+                forget(&mut p.cached, &mut p.kv);
                 p
             } else {
                 Parked {
@@ -773,12 +782,7 @@ impl Engine {
             return Ok(0);
         }
         self.select_cache(prompt)?;
-        let common = self
-            .cached
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common = common_prefix(&self.cached, prompt);
         self.rewind(common)?;
         let mut computed = 0;
         for piece in prompt[common..].chunks(chunk.max(1)) {
@@ -786,10 +790,7 @@ impl Engine {
                 return Err(ModelError::Cancelled);
             }
             if let Err(e) = self.step(piece) {
-                self.cached.clear();
-                if let Kv::Concat { past } = &mut self.kv {
-                    past.clear();
-                }
+                forget(&mut self.cached, &mut self.kv);
                 return Err(e);
             }
             computed += piece.len();
@@ -809,12 +810,7 @@ impl Engine {
             return Err(ModelError::Runtime("empty prompt".into()));
         }
         self.select_cache(prompt)?;
-        let common = self
-            .cached
-            .iter()
-            .zip(prompt)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common = common_prefix(&self.cached, prompt);
         // At least one token must run to get logits for the last position.
         let keep = common.min(prompt.len() - 1);
         self.rewind(keep)?;
@@ -835,10 +831,7 @@ impl Engine {
         }
         if result.is_err() {
             // The cache may be half-written: forget it rather than trust it.
-            self.cached.clear();
-            if let Kv::Concat { past } = &mut self.kv {
-                past.clear();
-            }
+            forget(&mut self.cached, &mut self.kv);
         }
         Ok((result?, keep))
     }
