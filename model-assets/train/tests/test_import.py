@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from moat_binary import moat_bin
 
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent.parent
@@ -39,17 +40,6 @@ else:
     pytest.importorskip("gguf")
 
 TINY_HF = REPO / "model-assets" / "moat-cpu-4m" / "hf"
-
-
-def moat_bin() -> Path:
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    for profile in ("debug", "release"):
-        p = target / profile / "moat"
-        if p.exists():
-            return p
-    if os.environ.get("MOAT_REQUIRE_TRAINING_STACK"):
-        raise AssertionError("no moat binary: run `cargo build -p moat` first")
-    pytest.skip("moat binary not built (cargo build -p moat)")
 
 
 def moat_import(models: Path, *args) -> subprocess.CompletedProcess:

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from moat_binary import moat_bin
 
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent.parent
@@ -58,17 +59,6 @@ ORDINARY = [
     "pub fn balance_of(&self, account: &str) -> i64 {", "function formatCents(cents) {",
     "rsync -a build/", 'host = "db.internal"', '"replicas": 3,',
 ]
-
-
-def moat_bin() -> Path:
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    for profile in ("debug", "release"):
-        p = target / profile / "moat"
-        if p.exists():
-            return p
-    if os.environ.get("MOAT_REQUIRE_TRAINING_STACK"):
-        raise AssertionError("no moat binary: run `cargo build -p moat` first")
-    pytest.skip("moat binary not built (cargo build -p moat)")
 
 
 def ort_library() -> str:
