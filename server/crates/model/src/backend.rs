@@ -207,6 +207,18 @@ pub trait Backend: Send + Sync {
         let _ = (prompt, cancel);
         Ok(0)
     }
+    /// How many of `prompt`'s first tokens a KV cache already holds (the longest prefix over
+    /// the backend's caches): a request for `prompt` would compute only the rest. Backends
+    /// without a cache of their own say 0.
+    fn cached_prefix(&self, prompt: &[u32]) -> usize {
+        let _ = prompt;
+        0
+    }
+    /// What computing one more prompt token costs here, measured on this machine's recent
+    /// prompts; `None` while unknown (nothing computed yet, or a backend that does not measure).
+    fn prefill_cost_per_token(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<'a> GenerateRequest<'a> {

@@ -18,8 +18,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
@@ -78,7 +78,13 @@ pub struct OnnxBackend {
     /// [`speculate::VERIFY_MARGIN`] or the manifest's, as `f32` bits.
     verify_margin: AtomicU32,
     counters: SpeculationCounters,
+    /// Recent prompt compute per token, nanoseconds (0 = nothing measured yet): a moving average
+    /// over prefills of at least [`COST_SAMPLE_MIN`] tokens ([`Backend::prefill_cost_per_token`]).
+    prefill_ns_per_token: AtomicU64,
 }
+
+/// Prefills shorter than this say little about the cost per token (a run's fixed overhead).
+const COST_SAMPLE_MIN: usize = 16;
 
 struct Names {
     input_ids: String,
@@ -184,7 +190,26 @@ impl OnnxBackend {
             speculation,
             verify_margin,
             counters: SpeculationCounters::default(),
+            prefill_ns_per_token: AtomicU64::new(0),
         })
+    }
+
+    /// Folds a prefill of `tokens` that took `took` into the cost per token (an exponential
+    /// moving average, weight 1/4 for the newest: the machine's load changes).
+    fn note_prefill(&self, tokens: usize, took: Duration) {
+        if tokens < COST_SAMPLE_MIN {
+            return;
+        }
+        let sample = (took.as_nanos() / tokens as u128).min(u128::from(u32::MAX)) as u64;
+        let _ =
+            self.prefill_ns_per_token
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                    Some(if old == 0 {
+                        sample
+                    } else {
+                        (old * 3 + sample) / 4
+                    })
+                });
     }
 
     /// The intra-op threads in use (after resolving 0 = auto).
@@ -564,6 +589,14 @@ impl Engine {
         rows * self.bytes_per_token
     }
 
+    /// The most tokens of `prompt` that one cache (in use or parked) holds.
+    fn longest_cached(&self, prompt: &[u32]) -> usize {
+        self.parked
+            .iter()
+            .map(|p| common_prefix(&p.cached, prompt))
+            .fold(common_prefix(&self.cached, prompt), usize::max)
+    }
+
     /// Makes the cache sharing the longest prefix with `prompt` the one in use, or a fresh one
     /// when none shares half of it (parking the one in use), then drops the least recently used
     /// parked caches until all of them, with `prompt` written, fit the budget.
@@ -859,7 +892,23 @@ impl Backend for OnnxBackend {
             .engine
             .lock()
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
-        engine.warm(prompt, BACKGROUND_CHUNK, cancel)
+        let start = Instant::now();
+        let computed = engine.warm(prompt, BACKGROUND_CHUNK, cancel)?;
+        self.note_prefill(computed, start.elapsed());
+        Ok(computed)
+    }
+
+    fn cached_prefix(&self, prompt: &[u32]) -> usize {
+        self.engine
+            .lock()
+            .map_or(0, |engine| engine.longest_cached(prompt))
+    }
+
+    fn prefill_cost_per_token(&self) -> Option<Duration> {
+        match self.prefill_ns_per_token.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     fn generate(
@@ -876,8 +925,10 @@ impl Backend for OnnxBackend {
         if cancel.is_cancelled() {
             return Err(ModelError::Cancelled);
         }
+        let prefill_start = Instant::now();
         let (logits, reused) = engine.prefill(&req.prompt, cancel)?;
         let computed = req.prompt.len() - reused;
+        self.note_prefill(computed, prefill_start.elapsed());
         let mut speculate = self.speculation.load(Ordering::Relaxed) && engine.all_rows;
         // Prompt and generated tokens: where drafts are looked up.
         let mut history = if speculate {
