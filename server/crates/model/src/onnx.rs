@@ -804,20 +804,21 @@ impl Engine {
     }
 
     /// Brings the cache to `prompt` (all of it: no logits wanted) in steps of `chunk` tokens,
-    /// checking `cancel` between them. Returns the tokens computed.
+    /// checking `cancel` between them. Counts the tokens computed in `computed` (cancelled or
+    /// not: what was computed stays cached).
     fn warm(
         &mut self,
         prompt: &[u32],
         chunk: usize,
         cancel: &CancelToken,
-    ) -> Result<usize, ModelError> {
+        computed: &mut usize,
+    ) -> Result<(), ModelError> {
         if prompt.is_empty() || prompt.len() >= self.capacity {
-            return Ok(0);
+            return Ok(());
         }
         self.select_cache(prompt)?;
         let common = common_prefix(&self.cached, prompt);
         self.rewind(common)?;
-        let mut computed = 0;
         for piece in prompt[common..].chunks(chunk.max(1)) {
             if cancel.is_cancelled() {
                 return Err(ModelError::Cancelled);
@@ -826,9 +827,9 @@ impl Engine {
                 forget(&mut self.cached, &mut self.kv);
                 return Err(e);
             }
-            computed += piece.len();
+            *computed += piece.len();
         }
-        Ok(computed)
+        Ok(())
     }
 
     /// Brings the cache to `prompt`, computing only what follows the longest common prefix, in
@@ -893,9 +894,12 @@ impl Backend for OnnxBackend {
             .lock()
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
         let start = Instant::now();
-        let computed = engine.warm(prompt, BACKGROUND_CHUNK, cancel)?;
+        let mut computed = 0;
+        let result = engine.warm(prompt, BACKGROUND_CHUNK, cancel, &mut computed);
+        // A cancelled run is measured too: the prefill after `didOpen` is usually cut short by
+        // the first request, which is the one that needs the measurement.
         self.note_prefill(computed, start.elapsed());
-        Ok(computed)
+        result.map(|()| computed)
     }
 
     fn cached_prefix(&self, prompt: &[u32]) -> usize {
