@@ -10,7 +10,7 @@ use moat_syntax::{Language, SyntaxTree};
 
 use crate::extent::Extent;
 use crate::postprocess::{PostContext, postprocess};
-use crate::window::choose_windows;
+use crate::window::{Windows, choose_windows};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletionSettings {
@@ -36,7 +36,16 @@ pub struct CompletionSettings {
     /// How other files are laid out; `None` = the model's (`ModelTokenizer::context_format`).
     /// Set only to compare layouts (`moat eval --context-format`).
     pub context_format: Option<ContextFormat>,
+    /// Most time one request may spend computing prompt tokens its model has not cached, judged
+    /// by the model's measured cost per token ([`Backend::prefill_cost_per_token`]). A request
+    /// over it (a file just opened, a jump to another place) gets a short prompt (the lines
+    /// around the cursor, no other files) that answers now, while the full prompt is computed
+    /// in the background for the next request. `None`: every request gets the full prompt.
+    pub cold_prompt_budget: Option<Duration>,
 }
+
+/// The smallest short prompt, in tokens (below this the model sees too little to help).
+const COLD_PROMPT_MIN_TOKENS: usize = 32;
 
 impl Default for CompletionSettings {
     fn default() -> Self {
@@ -52,6 +61,7 @@ impl Default for CompletionSettings {
             repo_context_share: 0.3,
             repo_name: None,
             context_format: None,
+            cold_prompt_budget: None,
         }
     }
 }
@@ -93,6 +103,9 @@ pub struct CompletionResult {
     pub reused_tokens: usize,
     pub generated_tokens: usize,
     pub elapsed: Duration,
+    /// The full prompt would have cost more than [`CompletionSettings::cold_prompt_budget`]:
+    /// a short one was used (the caller may compute the full one in the background).
+    pub short_prompt: bool,
 }
 
 /// Decides the mode from the text around the cursor: a fresh (blank) line may get a block, the
@@ -148,49 +161,24 @@ pub fn complete(
         (context_limit as f32 * settings.repo_context_share.clamp(0.0, 0.9)) as usize
     };
     let window_limit = context_limit - reserve;
-    let prefix_budget = settings.prefix_tokens.min(window_limit * 3 / 4).max(1);
-    let suffix_budget = settings.suffix_tokens.min(window_limit / 4);
-    let windows = choose_windows(
-        text,
-        cursor,
-        input.tree,
-        tokenizer,
-        prefix_budget,
-        suffix_budget,
-    );
-
-    // Context before the FIM prompt: repository snippets, then this file's head and the
-    // definitions above the window (most useful last, nearest the cursor). Only what fits.
-    let mut snippets: Vec<Snippet> = input.snippets.to_vec();
-    if settings.file_context
-        && let Some(own) = file_context(text, windows.prefix.start, input.tree, input.path)
-    {
-        snippets.push(own);
+    let full = Budget {
+        prefix: settings.prefix_tokens.min(window_limit * 3 / 4).max(1),
+        suffix: settings.suffix_tokens.min(window_limit / 4),
+        context: true,
+    };
+    let mut prompt = build_prompt(input, cursor, settings, tokenizer, context_limit, full);
+    let short = cold_prompt_tokens(settings, backend).and_then(|limit| {
+        let uncached = prompt.ids.len() - backend.cached_prefix(&prompt.ids);
+        (uncached > limit).then(|| Budget::short(limit))
+    });
+    let mut mode = mode;
+    if let Some(budget) = short {
+        prompt = build_prompt(input, cursor, settings, tokenizer, context_limit, budget);
+        // One line: a block's decoding would cost what the short prompt saved.
+        mode = Mode::SingleLine;
     }
+    let Prompt { windows, ids, heal } = prompt;
     let line_comment = input.language.and_then(|l| l.line_comment());
-    let room = context_limit.saturating_sub(windows.prefix_ids.len() + windows.suffix_ids.len());
-    let layout = Layout {
-        tokenizer,
-        format: settings
-            .context_format
-            .unwrap_or_else(|| tokenizer.context_format()),
-        repo_name: settings.repo_name.as_deref(),
-        current_path: input.path,
-        line_comment,
-    };
-    let context_ids = layout.render(&snippets, room);
-
-    // Token healing: back up over the prefix's last token (and the whitespace tokens before the
-    // cursor); generation must re-generate those bytes first.
-    let mut prefix_ids = windows.prefix_ids.clone();
-    let heal_tokens = if tokenizer.prefix_last() {
-        heal_count(tokenizer, &prefix_ids)
-    } else {
-        0
-    };
-    let heal = tokenizer.decode_bytes(&prefix_ids[prefix_ids.len() - heal_tokens..]);
-    prefix_ids.truncate(prefix_ids.len() - heal_tokens);
-    let prompt = tokenizer.fim_prompt(&context_ids, &prefix_ids, &windows.suffix_ids);
 
     let line_start = text[..cursor].rfind('\n').map_or(0, |i| i + 1);
     // On a line that holds only indentation, the suggestion must not begin with a line break.
@@ -215,7 +203,7 @@ pub fn complete(
         }
     };
     let request = GenerateRequest::new(
-        prompt,
+        ids,
         settings.max_new_tokens,
         Healing::new(heal).no_line_break_first(indented_blank),
         Some(&stop),
@@ -239,7 +227,108 @@ pub fn complete(
         reused_tokens: generation.reused_tokens,
         generated_tokens: generation.tokens.len(),
         elapsed: start.elapsed(),
+        short_prompt: short.is_some(),
     })
+}
+
+/// Token budgets for one prompt.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    prefix: usize,
+    suffix: usize,
+    /// Repository snippets and the file's own head and signatures.
+    context: bool,
+}
+
+impl Budget {
+    /// A prompt of about `tokens` tokens: the windows only, three quarters before the cursor.
+    fn short(tokens: usize) -> Self {
+        // Leave room for the FIM markers and a healed token or two.
+        let windows = tokens.saturating_sub(6).max(COLD_PROMPT_MIN_TOKENS);
+        Self {
+            prefix: windows * 3 / 4,
+            suffix: windows / 4,
+            context: false,
+        }
+    }
+}
+
+/// A prompt and what reading its answer back needs.
+struct Prompt {
+    windows: Windows,
+    ids: Vec<u32>,
+    /// Token healing: the bytes the prompt backed up over, which generation re-generates first.
+    heal: Vec<u8>,
+}
+
+/// How many uncached prompt tokens fit the settings' cold-prompt budget at the model's measured
+/// cost; `None` when there is no budget or nothing was measured yet.
+fn cold_prompt_tokens(settings: &CompletionSettings, backend: &dyn Backend) -> Option<usize> {
+    let budget = settings.cold_prompt_budget?;
+    let per_token = backend
+        .prefill_cost_per_token()?
+        .max(Duration::from_nanos(1));
+    let tokens = budget.as_nanos() / per_token.as_nanos();
+    Some(
+        usize::try_from(tokens)
+            .unwrap_or(usize::MAX)
+            .max(COLD_PROMPT_MIN_TOKENS),
+    )
+}
+
+/// Chooses the windows within `budget` and lays out the prompt: context before the FIM prompt
+/// (repository snippets, then this file's head and the definitions above the window: most
+/// useful last, nearest the cursor; only what fits), then the windows, with token healing.
+fn build_prompt(
+    input: &CompletionInput<'_>,
+    cursor: usize,
+    settings: &CompletionSettings,
+    tokenizer: &ModelTokenizer,
+    context_limit: usize,
+    budget: Budget,
+) -> Prompt {
+    let text = input.text;
+    let windows = choose_windows(
+        text,
+        cursor,
+        input.tree,
+        tokenizer,
+        budget.prefix,
+        budget.suffix,
+    );
+    let mut snippets: Vec<Snippet> = Vec::new();
+    if budget.context {
+        snippets.extend_from_slice(input.snippets);
+        if settings.file_context
+            && let Some(own) = file_context(text, windows.prefix.start, input.tree, input.path)
+        {
+            snippets.push(own);
+        }
+    }
+    let room = context_limit.saturating_sub(windows.prefix_ids.len() + windows.suffix_ids.len());
+    let layout = Layout {
+        tokenizer,
+        format: settings
+            .context_format
+            .unwrap_or_else(|| tokenizer.context_format()),
+        repo_name: settings.repo_name.as_deref(),
+        current_path: input.path,
+        line_comment: input.language.and_then(|l| l.line_comment()),
+    };
+    let context_ids = layout.render(&snippets, room);
+
+    // Token healing: back up over the prefix's last token (and the whitespace tokens before the
+    // cursor); generation must re-generate those bytes first.
+    let mut prefix_ids = windows.prefix_ids.clone();
+    let heal_tokens = if tokenizer.prefix_last() {
+        heal_count(tokenizer, &prefix_ids)
+    } else {
+        0
+    };
+    let heal = tokenizer.decode_bytes(&prefix_ids[prefix_ids.len() - heal_tokens..]);
+    prefix_ids.truncate(prefix_ids.len() - heal_tokens);
+    let ids = tokenizer.fim_prompt(&context_ids, &prefix_ids, &windows.suffix_ids);
+    Prompt { windows, ids, heal }
 }
 
 /// Most bytes of a file's own context (head + signatures).

@@ -29,6 +29,10 @@ pub struct Config {
     pub max_lines: usize,
     pub skip_in_comments: bool,
     pub skip_in_strings: bool,
+    /// Most milliseconds a request may spend computing prompt the model has not cached (a file
+    /// just opened, a jump elsewhere); over it, a short prompt (the lines around the cursor)
+    /// answers with one line while the full prompt is computed in the background. 0 = off.
+    pub cold_prompt_ms: u64,
     /// Master switch.
     pub enable: bool,
     /// Language ids (LSP `languageId`) to serve; empty = all.
@@ -69,6 +73,7 @@ impl Default for Config {
             max_lines: c.max_lines,
             skip_in_comments: c.skip_in_comments,
             skip_in_strings: c.skip_in_strings,
+            cold_prompt_ms: 100,
             enable: true,
             enabled_languages: Vec::new(),
             disabled_languages: Vec::new(),
@@ -144,6 +149,8 @@ impl Config {
             max_lines: self.max_lines.max(1),
             skip_in_comments: self.skip_in_comments,
             skip_in_strings: self.skip_in_strings,
+            cold_prompt_budget: (self.cold_prompt_ms > 0)
+                .then(|| std::time::Duration::from_millis(self.cold_prompt_ms)),
             ..CompletionSettings::default()
         }
     }

@@ -41,6 +41,12 @@ pub(crate) fn after_change(server: &MoatServer, uri: &Uri) {
     }
 }
 
+/// After a request answered with a short prompt (its full prompt was over the cold-prompt
+/// budget): the full prompt at its cursor, at once.
+pub(crate) fn after_short_prompt(server: &MoatServer, uri: &Uri, cursor: usize) {
+    schedule(server, uri, cursor, Duration::ZERO);
+}
+
 /// `MOAT_PREFILL=0` turns the background prefill off (to measure what it saves).
 fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -65,6 +71,8 @@ fn schedule(server: &MoatServer, uri: &Uri, at: usize, delay: Duration) {
     let mut settings = config.completion_settings();
     // The prompt's repository context opens with the workspace's name (repository format).
     settings.repo_name = server.workspace.index().and_then(|i| i.name());
+    // The full prompt is what this work is for.
+    settings.cold_prompt_budget = None;
     let (docs, model) = (server.docs.clone(), server.model.clone());
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;

@@ -172,18 +172,25 @@ pub(crate) async fn suggest(
         };
         let context = gather_context(server, uri, &config);
         let cancel = job.cancel.clone();
+        let cursor = now.cursor;
         let result = run_model(now.clone(), context, &settings, backend.clone(), cancel).await?;
         if let Some(mut state) = server.docs.get_mut(&key) {
             store_tree(&mut state, now.revision, result.tree);
         }
         let (suggestion, prompt_tokens) = match result.completion {
             Ok(r) => {
+                if r.short_prompt {
+                    // The full prompt cost more than the cold-prompt budget: compute it now,
+                    // for the next request here.
+                    crate::prefill::after_short_prompt(server, uri, cursor);
+                }
                 tracing::debug!(
                     prompt = r.prompt_tokens,
                     reused = r.reused_tokens,
                     generated = r.generated_tokens,
                     ms = r.elapsed.as_millis() as u64,
                     skipped = r.skipped,
+                    short = r.short_prompt,
                     "completion"
                 );
                 (r.text, r.prompt_tokens)
