@@ -149,6 +149,10 @@ pub struct OnnxSection {
     pub present_value: String,
     #[serde(default = "default_logits")]
     pub logits: String,
+    /// An int64 `[1]` input saying how many of the last fed positions get logits (the import's
+    /// LM-head edit, `model-assets/train/lm_head_rows.py`); used when the graph has it.
+    #[serde(default = "default_logits_to_keep")]
+    pub logits_to_keep: String,
 }
 
 fn default_kv_dtype() -> String {
@@ -174,6 +178,9 @@ fn default_present_value() -> String {
 }
 fn default_logits() -> String {
     "logits".into()
+}
+fn default_logits_to_keep() -> String {
+    "logits_to_keep".into()
 }
 
 impl OnnxSection {

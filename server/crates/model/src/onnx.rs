@@ -73,7 +73,7 @@ pub struct OnnxBackend {
     engine: Mutex<Box<Engine>>,
     threads: usize,
     /// Speculative decoding wanted (manifest `[runtime] speculative`, [`Self::set_speculation`]);
-    /// it runs only where the engine can verify drafts ([`Engine::all_rows`]).
+    /// it runs only where the engine can verify drafts ([`Engine::last_k_rows`]).
     speculation: AtomicBool,
     /// [`speculate::VERIFY_MARGIN`] or the manifest's, as `f32` bits.
     verify_margin: AtomicU32,
@@ -93,6 +93,8 @@ struct Names {
     past: Vec<(String, String)>,
     present: Vec<(String, String)>,
     logits: String,
+    /// The input that says how many of the last fed positions get logits, when the graph has it.
+    logits_to_keep: Option<String>,
 }
 
 enum Kv {
@@ -132,10 +134,11 @@ struct Engine {
     budget_bytes: usize,
     /// Counts prompts, for least-recently-used eviction.
     clock: u64,
-    /// The graph returns logits for every fed position (not only the last: builder exports with
-    /// `prune_lm_head=true` do that) and the cache rewinds by a counter (`gqa-shared`): drafts
-    /// can be verified. Read from the graph at load; turned off if a run disagrees.
-    all_rows: bool,
+    /// The graph can return the logits of the last K fed positions (all of them, or K fed as
+    /// `logits_to_keep`; a builder export with `prune_lm_head=true` alone returns only the last)
+    /// and the cache rewinds by a counter (`gqa-shared`): drafts can be verified. Read from the
+    /// graph at load; turned off if a run disagrees.
+    last_k_rows: bool,
 }
 
 impl OnnxBackend {
@@ -171,9 +174,10 @@ impl OnnxBackend {
             message: "[onnx] section missing".into(),
         })?;
         let names = check_graph(&session, &onnx, &onnx_path, tokenizer.vocab_size())?;
-        let all_rows = onnx.layout == KvLayout::GqaShared && logits_per_position(&session, &onnx);
+        let last_k_rows = onnx.layout == KvLayout::GqaShared
+            && (names.logits_to_keep.is_some() || logits_per_position(&session, &onnx));
         let mut engine = Engine::new(session, names, &onnx, manifest.model.context_length)?;
-        engine.all_rows = all_rows;
+        engine.last_k_rows = last_k_rows;
         let speculation = AtomicBool::new(manifest.runtime.speculative.unwrap_or(true));
         let verify_margin = AtomicU32::new(
             manifest
@@ -244,11 +248,12 @@ impl OnnxBackend {
             .store(logits.to_bits(), Ordering::Relaxed);
     }
 
-    /// Whether this model can verify drafts: `gqa-shared` KV and logits for every fed position.
-    /// A model exported with the builder's `prune_lm_head=true` returns only the last position's
-    /// logits and decodes one token per step.
+    /// Whether this model can verify drafts: `gqa-shared` KV and logits for the last K fed
+    /// positions (a `logits_to_keep` input, or logits for every position). A model exported with
+    /// the builder's `prune_lm_head=true` and not edited returns only the last position's logits
+    /// and decodes one token per step.
     pub fn can_speculate(&self) -> bool {
-        self.engine.lock().is_ok_and(|e| e.all_rows)
+        self.engine.lock().is_ok_and(|e| e.last_k_rows)
     }
 
     /// Whether speculative decoding is on and possible.
@@ -403,7 +408,26 @@ fn check_graph(
         past,
         present,
         logits: onnx.logits.clone(),
+        logits_to_keep: logits_to_keep_input(session, onnx),
     })
+}
+
+/// The graph's `logits_to_keep` input (`onnx.logits_to_keep`), if it has one: a plain input, or an
+/// initializer that is also an input (what the import's edit writes, so that a caller which does
+/// not feed it gets one row, as from the unedited graph).
+fn logits_to_keep_input(session: &Session, onnx: &OnnxSection) -> Option<String> {
+    let name = onnx.logits_to_keep.as_str();
+    if name.is_empty() {
+        return None;
+    }
+    let is_input = session.inputs().iter().any(|i| i.name() == name);
+    let overridable = || {
+        session
+            .overridable_initializers()
+            .iter()
+            .any(|i| i.name() == name)
+    };
+    (is_input || overridable()).then(|| name.to_string())
 }
 
 /// Whether the graph's logits have a sequence axis that is not fixed at 1 (`[batch, seq, vocab]`
@@ -579,7 +603,7 @@ impl Engine {
             budget_bytes: KV_CACHE_BUDGET_BYTES,
             clock: 0,
             layout: onnx.layout,
-            all_rows: false,
+            last_k_rows: false,
         })
     }
 
@@ -724,6 +748,14 @@ impl Engine {
         }
         let input_ids = i64_tensor([1, ids.len()], ids.iter().map(|&i| i64::from(i)).collect())?;
         let mask = i64_tensor([1, total], vec![1; total])?;
+        // One row for a prompt or a plain step; the fed draft's rows for a verification.
+        let keep = match &self.names.logits_to_keep {
+            Some(_) => Some(
+                Tensor::from_array(([1usize], vec![rows as i64].into_boxed_slice()))
+                    .map_err(ModelError::ort)?,
+            ),
+            None => None,
+        };
         let positions = match &self.names.position_ids {
             Some(_) => Some(i64_tensor(
                 [1, ids.len()],
@@ -742,6 +774,11 @@ impl Engine {
                 if let (Some(name), Some(p)) = (&self.names.position_ids, &positions) {
                     binding
                         .bind_input(name.as_str(), p)
+                        .map_err(ModelError::ort)?;
+                }
+                if let (Some(name), Some(k)) = (&self.names.logits_to_keep, &keep) {
+                    binding
+                        .bind_input(name.as_str(), k)
                         .map_err(ModelError::ort)?;
                 }
                 // Rebound every run: ONNX Runtime would otherwise reuse the last run's logits
@@ -770,6 +807,9 @@ impl Engine {
                 ];
                 if let (Some(name), Some(p)) = (&self.names.position_ids, &positions) {
                     inputs.push((name.as_str(), p.into()));
+                }
+                if let (Some(name), Some(k)) = (&self.names.logits_to_keep, &keep) {
+                    inputs.push((name.as_str(), k.into()));
                 }
                 for ((pk, pv), (k, v)) in self.names.past.iter().zip(past.iter()) {
                     inputs.push((pk.as_str(), k.into()));
@@ -933,7 +973,7 @@ impl Backend for OnnxBackend {
         let (logits, reused) = engine.prefill(&req.prompt, cancel)?;
         let computed = req.prompt.len() - reused;
         self.note_prefill(computed, prefill_start.elapsed());
-        let mut speculate = self.speculation.load(Ordering::Relaxed) && engine.all_rows;
+        let mut speculate = self.speculation.load(Ordering::Relaxed) && engine.last_k_rows;
         // Prompt and generated tokens: where drafts are looked up.
         let mut history = if speculate {
             req.prompt.clone()
@@ -1037,7 +1077,7 @@ impl Backend for OnnxBackend {
                 Some(all) => rows = all,
                 None => {
                     // The graph returned only the last row after all: no drafts from now on.
-                    engine.all_rows = false;
+                    engine.last_k_rows = false;
                     speculate = false;
                     engine.rewind(base)?;
                     fed.clear();
