@@ -89,6 +89,10 @@ pub struct EvalArgs {
     /// Lay repository context out in this format instead of the model's (to compare layouts).
     #[arg(long, value_enum)]
     context_format: Option<FormatArg>,
+    /// Score the short prompt a request over the server's cold-prompt budget gets (`coldPromptMs`:
+    /// a file just opened): about N tokens around the cursor, nothing from elsewhere, one line.
+    #[arg(long, value_name = "N")]
+    short_prompt: Option<usize>,
 }
 
 /// `--context-format`: the manifest's `context.format` values.
@@ -751,6 +755,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         context_format: args.context_format.map(ContextFormat::from),
         ..defaults
     };
+    let settings = match args.short_prompt {
+        Some(tokens) => moat_complete::short_prompt_settings(&settings, tokens),
+        None => settings,
+    };
     let repository = RepositoryContext::new(
         &args.repos,
         &args.tasks,
@@ -779,6 +787,13 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             "context repo: snippets from each task's repository (moat-index, the server's \
              retrieval, {} bytes, no deadline)",
             moat_lsp::Config::default().repo_context_bytes
+        ));
+    }
+    if let Some(tokens) = args.short_prompt {
+        notes.push(format!(
+            "short prompt (--short-prompt {tokens}): prefix {} + suffix {} tokens, no file \
+             context, single line; snippets only with --context repo (the server sends none)",
+            settings.prefix_tokens, settings.suffix_tokens
         ));
     }
     if let AnyBackend::Remote(_) = backend {

@@ -20,6 +20,7 @@ mod tests;
 
 pub use pipeline::{
     CompletionInput, CompletionResult, CompletionSettings, Mode, Snippet, complete,
+    short_prompt_settings,
 };
 pub use postprocess::postprocess;
 pub use typing::ShownSuggestion;

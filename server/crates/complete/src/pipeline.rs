@@ -169,7 +169,7 @@ pub fn complete(
     let mut prompt = build_prompt(input, cursor, settings, tokenizer, context_limit, full);
     let short = cold_prompt_tokens(settings, backend).and_then(|limit| {
         let uncached = prompt.ids.len() - backend.cached_prefix(&prompt.ids);
-        (uncached > limit).then(|| Budget::short(limit))
+        (uncached > limit).then(|| Budget::of(&short_prompt_settings(settings, limit)))
     });
     let mut mode = mode;
     if let Some(budget) = short {
@@ -241,15 +241,29 @@ struct Budget {
 }
 
 impl Budget {
-    /// A prompt of about `tokens` tokens: the windows only, three quarters before the cursor.
-    fn short(tokens: usize) -> Self {
-        // Leave room for the FIM markers and a healed token or two.
-        let windows = tokens.saturating_sub(6).max(COLD_PROMPT_MIN_TOKENS);
+    /// The windows `settings` ask for, with context when they ask for the file's own.
+    fn of(settings: &CompletionSettings) -> Self {
         Self {
-            prefix: windows * 3 / 4,
-            suffix: windows / 4,
-            context: false,
+            prefix: settings.prefix_tokens,
+            suffix: settings.suffix_tokens,
+            context: settings.file_context,
         }
+    }
+}
+
+/// The settings of the short prompt a request over the cold-prompt budget gets: about `tokens`
+/// tokens of windows (three quarters before the cursor), nothing from elsewhere, one line.
+/// Public so that `moat eval --short-prompt` measures exactly this prompt.
+pub fn short_prompt_settings(settings: &CompletionSettings, tokens: usize) -> CompletionSettings {
+    // Leave room for the FIM markers and a healed token or two.
+    let windows = tokens.saturating_sub(6).max(COLD_PROMPT_MIN_TOKENS);
+    CompletionSettings {
+        prefix_tokens: windows * 3 / 4,
+        suffix_tokens: windows / 4,
+        file_context: false,
+        multiline: false,
+        cold_prompt_budget: None,
+        ..settings.clone()
     }
 }
 
