@@ -6,8 +6,9 @@ write a moat model folder (model.toml, tokenizer.json, model.onnx), then validat
                      [--name NAME] [--threads 2] [--extra KEY=VALUE ...] [--force]
 
 Runs `python -m onnxruntime_genai.models.builder -i HF -o OUT/_builder -p PRECISION -e cpu
---extra_options prune_lm_head=true [KEY=VALUE ...]`, folds the external weights into one
-model.onnx, copies tokenizer.json, and writes model.toml with layout "gqa-shared",
+--extra_options prune_lm_head=true [KEY=VALUE ...]`, makes the pruned LM head compute the last
+`logits_to_keep` rows (lm_head_rows.py: one for a prompt, more to verify a speculative draft),
+folds the external weights into one model.onnx, copies tokenizer.json, and writes model.toml with layout "gqa-shared",
 num_layers / num_kv_heads / head_dim / context_length from config.json and the input/output
 names and KV dtype read from the exported graph. Validation: for a few prompts, logits from ONNX
 Runtime (prefill + single-token steps through the KV cache) against PyTorch (fp32), max abs
@@ -186,26 +187,32 @@ def main(argv=None):
         raise SystemExit(f"export: builder failed ({r.returncode})")
     # one self-contained model.onnx (weights inline) when it fits in a protobuf
     import onnx
+
+    import lm_head_rows
     m = onnx.load(str(build / "model.onnx"), load_external_data=True)
+    original = type(m)()
+    original.CopyFrom(m)
+    lm_head_rows.keep_last_k(m)
     onnx_name = "model.onnx"
     if m.ByteSize() < 1_800_000_000:
         onnx.save_model(m, str(out / onnx_name))
     else:
         onnx.save_model(m, str(out / onnx_name), save_as_external_data=True,
                         location="model.onnx.data")
-    del m
     shutil.copy(args.hf / "tokenizer.json", out / "tokenizer.json")
     shutil.copy(build / "genai_config.json", out / "genai_config.json")
     io = graph_io(out / onnx_name)
     ctx = args.context_length or int(cfg.get("max_position_embeddings", 2048))
     name = args.name or out.name
     write_manifest(out, name, cfg, io, onnx_name, ctx, args.runtime_threads)
+    lm_head = lm_head_rows.check(out, original, m, threads=args.threads)
+    del m, original
     shutil.rmtree(build, ignore_errors=True)
     shutil.rmtree(out / "_cache", ignore_errors=True)
     shown = ["python", "-m", "onnxruntime_genai.models.builder", "-i", "HF_DIR", "-o", "OUT",
              "-p", args.precision, "-e", "cpu", "--extra_options", "prune_lm_head=true",
              *args.extra]
-    report = {"precision": args.precision, "builder_command": " ".join(shown),
+    report = {"precision": args.precision, "builder_command": " ".join(shown), "lm_head": lm_head,
               "onnx_bytes": (out / onnx_name).stat().st_size,
               "graph_inputs": sorted(io["inputs"]), "graph_outputs": io["outputs"],
               "config": {k: cfg.get(k) for k in ["hidden_size", "num_hidden_layers",

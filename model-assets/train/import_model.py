@@ -17,19 +17,25 @@ Steps, each reported on stderr as `[k/n] ...`:
                quantized twice, are tied again (the more precise copy is kept), so the builder
                shares one quantized matrix for both (GatherBlockQuantized + MatMulNBits)
   4. export    onnxruntime-genai's model builder (GroupQueryAttention, KV buffer shared between
-               past and present) at the chosen precision
+               past and present) at the chosen precision; its LM head, pruned to the last
+               position, then computes the last `logits_to_keep` positions (lm_head_rows.py:
+               1 for a prompt, draft length + 1 to verify a speculative draft)
   5. manifest  model.toml from the model's own config and tokenizer: layers, KV heads, head dim,
                context length, EOS and stop tokens, the FIM tokens of the family
                (Qwen2.5-Coder, StarCoder/SantaCoder, DeepSeek-Coder, CodeLlama)
   6. check     logits of the export against the float32 transformers model on a few prompts
-               (prefill and cached steps); fails beyond the precision's tolerance
+               (prefill and cached steps); fails beyond the precision's tolerance; the LM-head
+               edit against the unedited graph (K = 1) and an all-rows one (K > 1)
   7. template  the FIM template (SPM, PSM or prefix-only) chosen by next-line exact match on a
                small built-in task set
   8. commit    import.json (source, hash, choices, figures); the folder appears atomically
 
 Everything is written under a temporary sibling of --out that is renamed at the end, so a failed
 or interrupted import leaves nothing half-written where moat looks for models. Running it again
-on the same source and options is a no-op (import.json holds a key of both).
+on the same source and options is a no-op (import.json holds a key of both). A model imported by
+an older version whose only difference is a graph edit (import_version 1: no logits_to_keep) is
+upgraded in place in seconds instead of re-imported: a sibling folder of hard links to its files,
+the edited model.onnx, the edit's check, a new import.json, then the same rename.
 """
 
 from __future__ import annotations
@@ -52,7 +58,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from fetch_model import sha256_of  # noqa: E402
 
-IMPORT_VERSION = 1
+# 2: the LM head keeps the last `logits_to_keep` rows (lm_head_rows.py). Versions in UPGRADES
+# reach this one by editing model.onnx (`upgrade`), not by a new import.
+IMPORT_VERSION = 2
+UPGRADES = {1}
 STEPS = ["inspect", "load", "tie", "export", "manifest", "check", "template", "commit"]
 
 # Architectures both transformers (GGUF or folder) and onnxruntime-genai's builder handle and whose
@@ -275,10 +284,11 @@ def inspect_folder(path: Path) -> dict:
             "name": cfg.get("_name_or_path", path.name), "weights": weights}
 
 
-def source_key(src: Path, info: dict, args) -> str:
-    """What makes two imports the same: the source's identity and the options."""
+def source_key(src: Path, info: dict, args, version: int = IMPORT_VERSION) -> str:
+    """What makes two imports the same: the source's identity and the options (and the import
+    version, so a new version redoes or upgrades old imports)."""
     h = hashlib.sha256()
-    h.update(f"v{IMPORT_VERSION}|{args.precision}|{args.block_size}|{args.template}|"
+    h.update(f"v{version}|{args.precision}|{args.block_size}|{args.template}|"
              f"{args.context_length}".encode())
     files = [src] if src.is_file() else sorted(p for p in src.iterdir() if p.is_file())
     for p in files:
@@ -605,6 +615,84 @@ def install(final: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def edit_lm_head(onnx_path: Path):
+    """The LM-head edit on the builder's model.onnx, in place; returns (original, edited) graphs
+    for `lm_head_rows.check`."""
+    import lm_head_rows
+    tmp = onnx_path.with_name(onnx_path.name + ".edit")
+    try:
+        changed, original, edited = lm_head_rows.edit_file(onnx_path, tmp)
+        if not changed:
+            raise ImportError_(f"{onnx_path} already has {lm_head_rows.INPUT}")
+        tmp.rename(onnx_path)
+    except lm_head_rows.EditError as e:
+        raise ImportError_(f"the LM-head edit failed: {e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return original, edited
+
+
+def check_lm_head(folder: Path, graphs, threads: int) -> dict:
+    import lm_head_rows
+    try:
+        return lm_head_rows.check(folder, *graphs, threads=threads)
+    except lm_head_rows.EditError as e:
+        raise ImportError_(f"the LM-head edit does not reproduce the export's logits: {e}") from None
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def upgrade(out: Path, old: dict, key: str, threads: int, progress: Progress) -> Path:
+    """Brings a model imported by an older version in UPGRADES to this one without importing it
+    again: a temporary sibling holds hard links to the model's files (the 271 MB of weights are
+    not copied), the edited model.onnx and a new import.json; the edit is checked; `install`
+    renames it over the model."""
+    import lm_head_rows
+    t0 = time.perf_counter()
+    progress("export", f"upgrading {out.name} from import version {old.get('import_version')}: "
+             "the LM head keeps the last logits_to_keep rows")
+    tmp = out.parent / f".import-{out.name}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for f in out.iterdir():
+            if f.name in ("model.onnx", "import.json"):
+                continue
+            if f.is_dir():
+                shutil.copytree(f, tmp / f.name, copy_function=link_or_copy)
+            else:
+                link_or_copy(f, tmp / f.name)
+        try:
+            changed, original, edited = lm_head_rows.edit_file(out / "model.onnx",
+                                                               tmp / "model.onnx")
+        except lm_head_rows.EditError as e:
+            raise ImportError_(f"cannot upgrade {out}: {e}; import it again with --force") from None
+        report = dict(old)
+        if changed:
+            progress("check", "the edited LM head against the unedited and the all-rows graphs")
+            report["lm_head"] = check_lm_head(tmp, (original, edited), threads)
+            progress.note(json.dumps(report["lm_head"]))
+        else:
+            link_or_copy(out / "model.onnx", tmp / "model.onnx")
+        report["key"] = key
+        report["import_version"] = IMPORT_VERSION
+        report["upgraded"] = {"from_version": old.get("import_version"),
+                              "seconds": round(time.perf_counter() - t0, 1)}
+        report["files"] = {f.name: f.stat().st_size for f in sorted(tmp.iterdir()) if f.is_file()}
+        (tmp / "import.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        progress("commit", f"{out} (upgraded to import version {IMPORT_VERSION})")
+        install(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def run_import(args) -> Path:
     progress = Progress()
     src: Path = args.src.resolve()
@@ -634,6 +722,10 @@ def run_import(args) -> Path:
         if old.get("key") == key and not args.force:
             progress("commit", f"{out} is up to date (same source and options); nothing to do")
             return out
+        version = old.get("import_version")
+        if (not args.force and version in UPGRADES
+                and old.get("key") == source_key(src, info, args, version)):
+            return upgrade(out, old, key, args.threads, progress)
         if not args.force and old.get("source", {}).get("path") != str(src):
             raise ImportError_(f"{out} holds another model ({old.get('source', {}).get('path')});"
                                " use --force to replace it or --name to import beside it")
@@ -658,6 +750,7 @@ def run_import(args) -> Path:
         report["builder_command"] = " ".join(
             run_builder(tmp / "hf", tmp / "build", args.precision, report["tie"]["tied"],
                         args.block_size))
+        lm_head_graphs = edit_lm_head(tmp / "build" / "model.onnx")
         final = tmp / "model"
         final.mkdir()
         for f in (tmp / "build").iterdir():
@@ -681,6 +774,8 @@ def run_import(args) -> Path:
         report["logits_check"] = check_logits(final, model, args.precision, args.threads)
         progress.note(f"top-1 agreement {report['logits_check']['top1_agreement']:.0%}, largest "
                       f"relative difference {report['logits_check']['max_relative_logit_diff']}")
+        report["lm_head"] = check_lm_head(final, lm_head_graphs, args.threads)
+        progress.note(f"LM head, last K rows: {json.dumps(report['lm_head'])}")
         del model
         progress("template", "measuring FIM templates on the built-in tasks")
         best, scores = choose_template(final, tokens, args.template, args.threads, progress)

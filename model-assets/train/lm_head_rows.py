@@ -184,6 +184,9 @@ def _run(path: Path, feed: dict, threads: int, logits: str) -> np.ndarray:
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Errors only: ONNX Runtime warns that an initializer is also an input (`logits_to_keep`'s
+    # default, on purpose).
+    so.log_severity_level = 3
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     names = {i.name for i in sess.get_inputs()}
     out = {}

@@ -179,6 +179,91 @@ def test_import_gguf_qwen2(tmp_path, qwen_gguf):
     assert (out / "model.onnx").stat().st_mtime == mtime
     assert not [n for n in leftovers(models) if n.startswith(".")]
 
+    # The LM head computes the last logits_to_keep rows; the import checked it against the
+    # unedited graph (K = 1) and an all-rows one (K > 1).
+    import onnx
+    assert report["import_version"] == 2
+    assert report["lm_head"]["k1_max_abs_diff_vs_pruned"] == 0.0, report["lm_head"]
+    assert report["lm_head"]["k_gt1_max_abs_diff_vs_all_rows"] < 1e-4, report["lm_head"]
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    assert "logits_to_keep" in [i.name for i in graph.input]
+    k3 = ortm.sess.run([ortm.o["logits"]], {**step_feed(ortm, ids), "logits_to_keep":
+                                           np.array([3], dtype=np.int64)})[0]
+    assert k3.shape[1] == 3 and np.allclose(k3[0, -1], got, atol=1e-4)
+
+    # A model imported by version 1 (the builder's pruned head) is upgraded in place, in seconds,
+    # without importing it again: the weights stay the same file.
+    write_v1(out, path)
+    data_inode = (out / "model.onnx.data").stat().st_ino if (out / "model.onnx.data").exists() \
+        else None
+    r = moat_import(models, path, "--precision", "fp32", "--name", "tiny-qwen2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "upgrading tiny-qwen2 from import version 1" in r.stderr, r.stderr
+    assert "[2/8] load" not in r.stderr, r.stderr
+    upgraded = json.loads((out / "import.json").read_text())
+    assert upgraded["import_version"] == 2 and upgraded["upgraded"]["from_version"] == 1
+    assert upgraded["lm_head"]["k1_max_abs_diff_vs_pruned"] == 0.0
+    assert upgraded["key"] == report["key"]
+    graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
+    assert "logits_to_keep" in [i.name for i in graph.input]
+    if data_inode is not None:
+        assert (out / "model.onnx.data").stat().st_ino == data_inode
+    r = moat_import(models, path, "--precision", "fp32", "--name", "tiny-qwen2")
+    assert r.returncode == 0 and "up to date" in r.stderr, r.stderr
+    assert not [n for n in leftovers(models) if n.startswith(".")]
+
+
+def step_feed(ortm, ids: list[int]) -> dict:
+    """The feed of a prefill of `ids` on an empty cache."""
+    feed = {ortm.o["input_ids"]: np.asarray([ids], dtype=np.int64),
+            ortm.o["attention_mask"]: np.ones((1, len(ids)), dtype=np.int64)}
+    for i, (k, v) in enumerate(ortm.empty_past()):
+        feed[ortm.o["past_key"].format(layer=i)] = k
+        feed[ortm.o["past_value"].format(layer=i)] = v
+    return feed
+
+
+def write_v1(out: Path, src: Path) -> None:
+    """Turns an imported folder back into what import version 1 wrote: the builder's pruning
+    pair (Gather(-1, axis 1) + Unsqueeze) before the LM head, and version 1's key."""
+    import argparse
+
+    import onnx
+    from onnx import helper, numpy_helper
+
+    import import_model
+    import lm_head_rows
+    m = onnx.load(str(out / "model.onnx"), load_external_data=False)
+    g = m.graph
+    sl = next(n for n in g.node if n.name == lm_head_rows.SLICE_NAME)
+    neg = next(n for n in g.node if n.output[0] == sl.input[1])
+    at = list(g.node).index(neg)
+    for n in (neg, sl):
+        g.node.remove(n)
+    keep = [i for i in g.input if i.name != lm_head_rows.INPUT]
+    del g.input[:]
+    g.input.extend(keep)
+    inits = [i for i in g.initializer if i.name != lm_head_rows.INPUT]
+    del g.initializer[:]
+    g.initializer.extend(inits)
+    g.initializer.extend([numpy_helper.from_array(np.array(-1, dtype=np.int64), "v1/minus1"),
+                          numpy_helper.from_array(np.array([1], dtype=np.int64), "v1/axes")])
+    g.node.insert(at, helper.make_node("Gather", [sl.input[0], "v1/minus1"], ["v1/last"],
+                                       name="/lm_head/prune/Gather", axis=1))
+    g.node.insert(at + 1, helper.make_node("Unsqueeze", ["v1/last", "v1/axes"], [sl.output[0]],
+                                           name="/lm_head/prune/Unsqueeze"))
+    onnx.save_model(m, str(out / "model.onnx"))
+    report = json.loads((out / "import.json").read_text())
+    args = argparse.Namespace(precision="fp32", block_size=128, template="auto",
+                              context_length=2048)
+    info = import_model.inspect_gguf(src)
+    report["import_version"] = 1
+    report["key"] = import_model.source_key(src.resolve(), info, args, 1)
+    report.pop("lm_head", None)
+    (out / "import.json").write_text(json.dumps(report))
+    assert not lm_head_rows.has_k_input(onnx.load(str(out / "model.onnx"),
+                                                  load_external_data=False))
+
 
 def test_import_transformers_folder_llama(tmp_path):
     models = tmp_path / "models"
