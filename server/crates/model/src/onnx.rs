@@ -844,32 +844,35 @@ impl Engine {
     }
 
     /// Brings the cache to `prompt` (all of it: no logits wanted) in steps of `chunk` tokens,
-    /// checking `cancel` between them. Counts the tokens computed in `computed` (cancelled or
-    /// not: what was computed stays cached).
+    /// checking `cancel` between them. Each step's tokens and time go to `stepped` (what was
+    /// computed stays cached, cancelled or not). Returns the tokens computed.
     fn warm(
         &mut self,
         prompt: &[u32],
         chunk: usize,
         cancel: &CancelToken,
-        computed: &mut usize,
-    ) -> Result<(), ModelError> {
+        stepped: &mut dyn FnMut(usize, Duration),
+    ) -> Result<usize, ModelError> {
         if prompt.is_empty() || prompt.len() >= self.capacity {
-            return Ok(());
+            return Ok(0);
         }
         self.select_cache(prompt)?;
         let common = common_prefix(&self.cached, prompt);
         self.rewind(common)?;
+        let mut computed = 0;
         for piece in prompt[common..].chunks(chunk.max(1)) {
             if cancel.is_cancelled() {
                 return Err(ModelError::Cancelled);
             }
+            let started = Instant::now();
             if let Err(e) = self.step(piece) {
                 forget(&mut self.cached, &mut self.kv);
                 return Err(e);
             }
-            *computed += piece.len();
+            stepped(piece.len(), started.elapsed());
+            computed += piece.len();
         }
-        Ok(())
+        Ok(computed)
     }
 
     /// Brings the cache to `prompt`, computing only what follows the longest common prefix, in
@@ -933,13 +936,11 @@ impl Backend for OnnxBackend {
             .engine
             .lock()
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
-        let start = Instant::now();
-        let mut computed = 0;
-        let result = engine.warm(prompt, BACKGROUND_CHUNK, cancel, &mut computed);
-        // A cancelled run is measured too: the prefill after `didOpen` is usually cut short by
-        // the first request, which is the one that needs the measurement.
-        self.note_prefill(computed, start.elapsed());
-        result.map(|()| computed)
+        // Each step is measured as it ends: the prefill after `didOpen` is usually still running
+        // (or cut short) when the first request comes, and that request needs the measurement.
+        engine.warm(prompt, BACKGROUND_CHUNK, cancel, &mut |tokens, took| {
+            self.note_prefill(tokens, took)
+        })
     }
 
     fn cached_prefix(&self, prompt: &[u32]) -> usize {
