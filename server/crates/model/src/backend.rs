@@ -7,19 +7,73 @@ use std::time::Duration;
 
 use crate::{ModelError, ModelTokenizer};
 
-/// Cooperative cancellation, checked by the backend between decode steps.
+/// Cancellation: checked by the backend between steps, and able to interrupt a step in flight
+/// through a hook the backend registers for the step's duration ([`CancelToken::on_cancel`]).
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<CancelState>);
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    /// Hooks to call on cancellation, by id; called with the lock held, so once
+    /// [`CancelHook`]'s drop returns its hook is not running and never will.
+    hooks: std::sync::Mutex<Vec<(u64, CancelFn)>>,
+}
+
+type CancelFn = Box<dyn Fn() + Send>;
+
+impl std::fmt::Debug for CancelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelState")
+            .field("cancelled", &self.cancelled)
+            .finish_non_exhaustive()
+    }
+}
 
 impl CancelToken {
     pub fn new() -> Self {
         Self::default()
     }
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        let hooks = self.0.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.0.cancelled.swap(true, Ordering::SeqCst) {
+            for (_, hook) in hooks.iter() {
+                hook();
+            }
+        }
     }
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.cancelled.load(Ordering::Relaxed)
+    }
+    /// Calls `hook` when the token is cancelled (at once if it already is) until the returned
+    /// guard is dropped. For backends that can interrupt a computation in flight.
+    pub fn on_cancel(&self, hook: impl Fn() + Send + 'static) -> CancelHook {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed) as u64;
+        let mut hooks = self.0.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        if self.0.cancelled.load(Ordering::SeqCst) {
+            hook();
+        } else {
+            hooks.push((id, Box::new(hook)));
+        }
+        CancelHook {
+            token: self.clone(),
+            id,
+        }
+    }
+}
+
+/// Keeps a [`CancelToken::on_cancel`] hook registered; dropping it removes the hook.
+#[must_use = "the hook is removed when this is dropped"]
+pub struct CancelHook {
+    token: CancelToken,
+    id: u64,
+}
+
+impl Drop for CancelHook {
+    fn drop(&mut self) {
+        let mut hooks = self.token.0.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        hooks.retain(|(id, _)| *id != self.id);
     }
 }
 

@@ -17,7 +17,7 @@ mod speculate;
 mod tokenizer;
 
 pub use backend::{
-    Backend, CancelToken, FinishReason, GenerateRequest, Generation, Healing, StopCheck,
+    Backend, CancelHook, CancelToken, FinishReason, GenerateRequest, Generation, Healing, StopCheck,
 };
 pub use error::ModelError;
 pub use fake::FakeBackend;

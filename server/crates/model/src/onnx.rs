@@ -17,16 +17,16 @@
 //! (and so does each parked cache's `cached`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::{IoBinding, Session, SessionInputValue};
+use ort::session::{IoBinding, RunOptions, Session, SessionInputValue};
 use ort::value::{DynValue, Tensor, ValueType};
 
-use crate::backend::pick_token_with_margin;
+use crate::backend::{CancelHook, pick_token_with_margin};
 use crate::manifest::OnnxSection;
 use crate::speculate::{self, SpeculationCounters, SpeculationStats, bump};
 use crate::{
@@ -132,6 +132,8 @@ struct Engine {
     /// Bytes of keys and values per cached token (all layers).
     bytes_per_token: usize,
     budget_bytes: usize,
+    /// Stops a run in flight when the request it serves is cancelled.
+    interrupt: Interrupt,
     /// Counts prompts, for least-recently-used eviction.
     clock: u64,
     /// The graph can return the logits of the last K fed positions (all of them, or K fed as
@@ -571,6 +573,65 @@ fn last_rows(value: &DynValue, rows: usize) -> Result<Option<Vec<f32>>, ModelErr
     Ok(Some(data[data.len() - rows * vocab..].to_vec()))
 }
 
+/// ONNX Runtime's terminate flag for one engine's runs: a cancelled request's run in flight
+/// stops within an operator instead of at the end of its step (a 64-token background step takes
+/// 70–200 ms on two cores, which a request arriving meanwhile would otherwise wait for).
+struct Interrupt {
+    options: Arc<RunOptions>,
+    /// Set when the flag was raised, so the run's error reads as a cancellation.
+    fired: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    fn new() -> Result<Self, ModelError> {
+        Ok(Self {
+            options: Arc::new(RunOptions::new().map_err(ModelError::ort)?),
+            fired: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    /// Raises the flag when `cancel` is cancelled, until the guard is dropped (which lowers it
+    /// again). Arm it only while holding the engine: one request's runs at a time.
+    fn arm(&self, cancel: &CancelToken) -> Armed {
+        let (options, fired) = (self.options.clone(), self.fired.clone());
+        let hook = cancel.on_cancel(move || {
+            fired.store(true, Ordering::SeqCst);
+            let _ = options.terminate();
+        });
+        Armed {
+            hook: Some(hook),
+            options: self.options.clone(),
+            fired: self.fired.clone(),
+        }
+    }
+
+    /// A failed run's error: a cancellation when the flag stopped it.
+    fn error(&self, e: impl std::fmt::Display) -> ModelError {
+        if self.fired.load(Ordering::SeqCst) {
+            ModelError::Cancelled
+        } else {
+            ModelError::ort(e)
+        }
+    }
+}
+
+/// An armed [`Interrupt`]; dropping it disarms it.
+struct Armed {
+    hook: Option<CancelHook>,
+    options: Arc<RunOptions>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        // First the hook (once removed it cannot fire), then the flag.
+        drop(self.hook.take());
+        if self.fired.swap(false, Ordering::SeqCst) {
+            let _ = self.options.unterminate();
+        }
+    }
+}
+
 impl Engine {
     fn new(
         session: Session,
@@ -600,6 +661,7 @@ impl Engine {
             high_water: 0,
             parked: Vec::new(),
             bytes_per_token,
+            interrupt: Interrupt::new()?,
             budget_bytes: KV_CACHE_BUDGET_BYTES,
             clock: 0,
             layout: onnx.layout,
@@ -786,7 +848,10 @@ impl Engine {
                 binding
                     .bind_output_to_device(self.names.logits.as_str(), &self.cpu)
                     .map_err(ModelError::ort)?;
-                let outputs = self.session.run_binding(binding).map_err(ModelError::ort)?;
+                let outputs = self
+                    .session
+                    .run_binding_with_options(binding, &self.interrupt.options)
+                    .map_err(|e| self.interrupt.error(e))?;
                 let logits = outputs
                     .get(&self.names.logits)
                     .ok_or_else(|| ModelError::Runtime("the model returned no logits".into()))?;
@@ -815,7 +880,10 @@ impl Engine {
                     inputs.push((pk.as_str(), k.into()));
                     inputs.push((pv.as_str(), v.into()));
                 }
-                let mut outputs = self.session.run(inputs).map_err(ModelError::ort)?;
+                let mut outputs = self
+                    .session
+                    .run_with_options(inputs, &self.interrupt.options)
+                    .map_err(|e| self.interrupt.error(e))?;
                 let logits = outputs
                     .get(&self.names.logits)
                     .ok_or_else(|| ModelError::Runtime("the model returned no logits".into()))
@@ -866,7 +934,11 @@ impl Engine {
             }
             let started = Instant::now();
             if let Err(e) = self.step(piece) {
-                forget(&mut self.cached, &mut self.kv);
+                // Interrupted by cancellation: what is cached is intact (the step's rows lie
+                // past it); any other failure may have left the cache half-written.
+                if !matches!(e, ModelError::Cancelled) {
+                    forget(&mut self.cached, &mut self.kv);
+                }
                 return Err(e);
             }
             stepped(piece.len(), started.elapsed());
@@ -936,6 +1008,7 @@ impl Backend for OnnxBackend {
             .engine
             .lock()
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
+        let _armed = engine.interrupt.arm(cancel);
         // Each step is measured as it ends: the prefill after `didOpen` is usually still running
         // (or cut short) when the first request comes, and that request needs the measurement.
         engine.warm(prompt, BACKGROUND_CHUNK, cancel, &mut |tokens, took| {
@@ -970,6 +1043,7 @@ impl Backend for OnnxBackend {
         if cancel.is_cancelled() {
             return Err(ModelError::Cancelled);
         }
+        let _armed = engine.interrupt.arm(cancel);
         let prefill_start = Instant::now();
         let (logits, reused) = engine.prefill(&req.prompt, cancel)?;
         let computed = req.prompt.len() - reused;
