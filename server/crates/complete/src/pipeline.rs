@@ -46,6 +46,9 @@ pub struct CompletionSettings {
 
 /// The smallest short prompt, in tokens (below this the model sees too little to help).
 const COLD_PROMPT_MIN_TOKENS: usize = 32;
+/// Most tokens a short prompt's answer (one line) may have: a code line is rarely longer, and a
+/// model looping on one line (`a, a, a, …`) would otherwise spend what the short prompt saved.
+const COLD_ANSWER_MAX_TOKENS: usize = 32;
 
 impl Default for CompletionSettings {
     fn default() -> Self {
@@ -169,13 +172,22 @@ pub fn complete(
     let mut prompt = build_prompt(input, cursor, settings, tokenizer, context_limit, full);
     let short = cold_prompt_tokens(settings, backend).and_then(|limit| {
         let uncached = prompt.ids.len() - backend.cached_prefix(&prompt.ids);
-        (uncached > limit).then(|| Budget::of(&short_prompt_settings(settings, limit)))
+        (uncached > limit).then(|| short_prompt_settings(settings, limit))
     });
     let mut mode = mode;
-    if let Some(budget) = short {
-        prompt = build_prompt(input, cursor, settings, tokenizer, context_limit, budget);
-        // One line: a block's decoding would cost what the short prompt saved.
+    let mut max_new_tokens = settings.max_new_tokens;
+    if let Some(short) = &short {
+        prompt = build_prompt(
+            input,
+            cursor,
+            short,
+            tokenizer,
+            context_limit,
+            Budget::of(short),
+        );
+        // One short line: a block's decoding would cost what the short prompt saved.
         mode = Mode::SingleLine;
+        max_new_tokens = short.max_new_tokens;
     }
     let Prompt { windows, ids, heal } = prompt;
     let line_comment = input.language.and_then(|l| l.line_comment());
@@ -204,7 +216,7 @@ pub fn complete(
     };
     let request = GenerateRequest::new(
         ids,
-        settings.max_new_tokens,
+        max_new_tokens,
         Healing::new(heal).no_line_break_first(indented_blank),
         Some(&stop),
     );
@@ -262,6 +274,7 @@ pub fn short_prompt_settings(settings: &CompletionSettings, tokens: usize) -> Co
         suffix_tokens: windows / 4,
         file_context: false,
         multiline: false,
+        max_new_tokens: settings.max_new_tokens.min(COLD_ANSWER_MAX_TOKENS),
         cold_prompt_budget: None,
         ..settings.clone()
     }

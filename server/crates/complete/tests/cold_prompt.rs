@@ -122,6 +122,7 @@ fn a_cold_request_gets_a_short_prompt_and_a_warm_one_the_full_prompt() {
     );
     assert_eq!(cold.mode, Some(Mode::SingleLine));
     assert!(!cold.text.contains('\n'), "{:?}", cold.text);
+    assert!(cold.generated_tokens <= 32, "{}", cold.generated_tokens);
 
     // Back at the first place: its full prompt is still cached (the short prompt went into a
     // cache of its own), so the full prompt answers, with a block.
