@@ -12,7 +12,9 @@
 //!   last keystroke's request until its answer. And the slow typist: each keystroke's request
 //!   answered before the next keystroke.
 //!
-//! Each runs with the background prefill on and off (`MOAT_PREFILL=0`).
+//! Each runs in three configurations (`MOAT_LATENCY_VARIANTS` picks some): the defaults; the
+//! cold-prompt budget off (`coldPromptMs: 0`: a request computes its whole prompt, however
+//! long); and neither the budget nor the background prefill (`MOAT_PREFILL=0`).
 
 use std::time::{Duration, Instant};
 
@@ -66,19 +68,56 @@ fn typing_lines(text: &str) -> Vec<(u32, usize, String)> {
         .collect()
 }
 
-fn timed(server: &mut Server, uri: &str, line: u32, character: u32) -> f64 {
+/// Milliseconds from the request to its answer; the answer's text goes to `answers`.
+fn timed(
+    server: &mut Server,
+    uri: &str,
+    line: u32,
+    character: u32,
+    answers: &mut Vec<String>,
+) -> f64 {
     let start = Instant::now();
     let id = server.send_inline(uri, line, character);
     let response = server.response_within(id, Duration::from_secs(60));
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
     assert!(response.get("error").is_none(), "{response}");
-    start.elapsed().as_secs_f64() * 1000.0
+    let text = response["result"]["items"][0]["insertText"]
+        .as_str()
+        .unwrap_or_default();
+    answers.push(text.to_string());
+    ms
 }
 
-fn run(model: &std::path::Path, prefill: bool, fixture: &str) -> Value {
+/// One configuration of the server: its name, the background prefill on or off, `coldPromptMs`.
+struct Variant {
+    name: &'static str,
+    prefill: bool,
+    cold_prompt_ms: u64,
+}
+
+const VARIANTS: &[Variant] = &[
+    Variant {
+        name: "default",
+        prefill: true,
+        cold_prompt_ms: 100,
+    },
+    Variant {
+        name: "no-cold-budget",
+        prefill: true,
+        cold_prompt_ms: 0,
+    },
+    Variant {
+        name: "no-prefill",
+        prefill: false,
+        cold_prompt_ms: 0,
+    },
+];
+
+fn run(model: &std::path::Path, variant: &Variant, fixture: &str) -> Value {
     let options = Options::default()
         .model(model)
-        .init_options(json!({}))
-        .env("MOAT_PREFILL", if prefill { "1" } else { "0" });
+        .init_options(json!({ "coldPromptMs": variant.cold_prompt_ms }))
+        .env("MOAT_PREFILL", if variant.prefill { "1" } else { "0" });
     let mut server = Server::start_ready(&options);
     let interval = std::env::var("MOAT_TYPING_INTERVAL_MS")
         .ok()
@@ -86,20 +125,20 @@ fn run(model: &std::path::Path, prefill: bool, fixture: &str) -> Value {
         .unwrap_or(80u64);
 
     // First suggestion after opening a ~1k-token file and pausing 1 s.
-    let (mut at_end, mut in_middle) = (Vec::new(), Vec::new());
+    let (mut at_end, mut in_middle, mut answers) = (Vec::new(), Vec::new(), Vec::new());
     for (n, from) in [0usize, 120, 240, 360].into_iter().enumerate() {
         let text = slice(fixture, from, 3600);
         let lines = text.lines().count() as u32;
         let uri = format!("file:///bench/open-end-{n}.rs");
         server.open(&uri, "rust", &text);
         std::thread::sleep(Duration::from_secs(1));
-        at_end.push(timed(&mut server, &uri, lines, 0));
+        at_end.push(timed(&mut server, &uri, lines, 0, &mut answers));
         let uri = format!("file:///bench/open-middle-{n}.rs");
         server.open(&uri, "rust", &text);
         std::thread::sleep(Duration::from_secs(1));
         let middle = text.lines().nth(lines as usize / 2).unwrap_or_default();
         let indent = (middle.len() - middle.trim_start().len()) as u32;
-        in_middle.push(timed(&mut server, &uri, lines / 2, indent));
+        in_middle.push(timed(&mut server, &uri, lines / 2, indent, &mut answers));
     }
 
     // Typing lines into a ~1k-token file open a while.
@@ -154,9 +193,17 @@ fn run(model: &std::path::Path, prefill: bool, fixture: &str) -> Value {
         .map(|kib| (kib / 1024.0).round());
     server.shutdown_and_exit();
     json!({
-        "prefill": prefill,
+        "variant": variant.name,
+        "prefill": variant.prefill,
+        "cold_prompt_ms": variant.cold_prompt_ms,
         "server_peak_rss_mib": peak_rss_mib,
-        "first_after_open_1s": { "at_end": summary(&at_end), "in_middle": summary(&in_middle) },
+        "first_after_open_1s": {
+            "at_end": summary(&at_end),
+            "in_middle": summary(&in_middle),
+            "at_end_ms": at_end,
+            "in_middle_ms": in_middle,
+            "answers": answers,
+        },
         "typing": {
             "interval_ms": interval,
             "last_keystroke": summary(&last),
@@ -173,9 +220,14 @@ fn latency_over_lsp() {
     };
     let fixture = std::fs::read_to_string(repo_root().join("bench/fixtures/typing_sample.rs"))
         .expect("fixture");
+    // `MOAT_LATENCY_VARIANTS=default,no-prefill` picks some; all by default.
+    let wanted = std::env::var("MOAT_LATENCY_VARIANTS").unwrap_or_default();
     let mut runs = Vec::new();
-    for prefill in [true, false] {
-        let r = run(&model, prefill, &fixture);
+    for variant in VARIANTS
+        .iter()
+        .filter(|v| wanted.is_empty() || wanted.split(',').any(|w| w == v.name))
+    {
+        let r = run(&model, variant, &fixture);
         eprintln!("{r}");
         runs.push(r);
     }
