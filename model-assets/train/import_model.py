@@ -35,7 +35,8 @@ or interrupted import leaves nothing half-written where moat looks for models. R
 on the same source and options is a no-op (import.json holds a key of both). A model imported by
 an older version whose only difference is a graph edit (import_version 1: no logits_to_keep) is
 upgraded in place in seconds instead of re-imported: a sibling folder of hard links to its files,
-the edited model.onnx, the edit's check, a new import.json, then the same rename.
+the edited model.onnx, model.toml with the [runtime] section (speculation off unless it says
+otherwise), the edit's check, a new import.json, then the same rename.
 """
 
 from __future__ import annotations
@@ -77,6 +78,17 @@ SUPPORTED = {
     "granite": "GraniteForCausalLM",
     "olmo": "OlmoForCausalLM",
 }
+
+# The manifest's [runtime] section. Speculative decoding (prompt lookup, verified through the
+# logits_to_keep rows) is exact but did not pay on Qwen2.5-Coder-0.5B int4 on 2 cores: a verifying
+# pass costs more than a one-token step, and batched int4 rounding makes near ties be recomputed.
+RUNTIME = """
+[runtime]
+# Prompt-lookup speculative decoding: the same output as plain greedy decoding, but measured not
+# to pay on Qwen2.5-Coder-0.5B int4 on 2 cores (bench/README.md). `moat bench` measures it for
+# this model (its speculation section); true turns it on.
+speculative = false
+"""
 
 # FIM token families: prefix, suffix, middle, file separator (or None).
 FIM_FAMILIES = [
@@ -489,8 +501,15 @@ past_value = "{past_k.replace(".0.", ".{layer}.").replace(".key", ".value")}"
 present_key = "{pres_k.replace(".0.", ".{layer}.")}"
 present_value = "{pres_k.replace(".0.", ".{layer}.").replace(".key", ".value")}"
 logits = "{pick(outs, "logits")}"
-"""
+{RUNTIME}"""
     (out / "model.toml").write_text(text)
+
+
+def with_runtime(manifest: str) -> str:
+    """`manifest` with RUNTIME's section when it has no [runtime] section of its own."""
+    if re.search(r"^\[runtime\]", manifest, re.M):
+        return manifest
+    return manifest.rstrip("\n") + "\n" + RUNTIME
 
 
 # -- 6. check -------------------------------------------------------------------------------------
@@ -662,7 +681,7 @@ def upgrade(out: Path, old: dict, key: str, threads: int, progress: Progress) ->
     tmp.mkdir()
     try:
         for f in out.iterdir():
-            if f.name in ("model.onnx", "import.json"):
+            if f.name in ("model.onnx", "import.json", "model.toml"):
                 continue
             if f.is_dir():
                 shutil.copytree(f, tmp / f.name, copy_function=link_or_copy)
@@ -673,6 +692,7 @@ def upgrade(out: Path, old: dict, key: str, threads: int, progress: Progress) ->
                                                                tmp / "model.onnx")
         except lm_head_rows.EditError as e:
             raise ImportError_(f"cannot upgrade {out}: {e}; import it again with --force") from None
+        (tmp / "model.toml").write_text(with_runtime((out / "model.toml").read_text()))
         report = dict(old)
         if changed:
             progress("check", "the edited LM head against the unedited and the all-rows graphs")

@@ -157,6 +157,7 @@ def test_import_gguf_qwen2(tmp_path, qwen_gguf):
     manifest = (out / "model.toml").read_text()
     assert 'fim_prefix = "<|fim_prefix|>"' in manifest and "num_layers = 2" in manifest
     assert "[context]\n" in manifest and "\nformat = " in manifest   # repository-context layout
+    assert "\nspeculative = false\n" in manifest   # measured not to pay (bench/README.md)
     assert (models / "default").resolve() == out.resolve()
     assert "ready in" in r.stderr and "[8/8] commit" in r.stderr
 
@@ -204,6 +205,7 @@ def test_import_gguf_qwen2(tmp_path, qwen_gguf):
     assert upgraded["import_version"] == 2 and upgraded["upgraded"]["from_version"] == 1
     assert upgraded["lm_head"]["k1_max_abs_diff_vs_pruned"] == 0.0
     assert upgraded["key"] == report["key"]
+    assert "\n[runtime]\n" in (out / "model.toml").read_text()
     graph = onnx.load(str(out / "model.onnx"), load_external_data=False).graph
     assert "logits_to_keep" in [i.name for i in graph.input]
     if data_inode is not None:
@@ -253,6 +255,8 @@ def write_v1(out: Path, src: Path) -> None:
     g.node.insert(at + 1, helper.make_node("Unsqueeze", ["v1/last", "v1/axes"], [sl.output[0]],
                                            name="/lm_head/prune/Unsqueeze"))
     onnx.save_model(m, str(out / "model.onnx"))
+    manifest = (out / "model.toml").read_text()
+    (out / "model.toml").write_text(manifest[:manifest.index("\n[runtime]")] + "\n")
     report = json.loads((out / "import.json").read_text())
     args = argparse.Namespace(precision="fp32", block_size=128, template="auto",
                               context_length=2048)
