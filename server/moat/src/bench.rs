@@ -39,6 +39,7 @@ use serde_json::{Value, json};
 use crate::eval::{percentile, today, write_file};
 
 mod llama;
+mod speculation;
 use crate::{ModelArgs, load_backend, model_path};
 
 /// The frozen file typed in the keystroke benchmark (a copy of moat's own ONNX backend source).
@@ -95,7 +96,8 @@ pub struct BenchArgs {
     /// llama.cpp's own default, which collapses on a machine whose cores are busy.
     #[arg(long, default_value_t = 0)]
     llama_poll: u8,
-    /// Rounds of the interleaved keystroke step (moat, then llama.cpp) with --llama-bench.
+    /// Rounds of the interleaved keystroke step (moat, then llama.cpp) with --llama-bench, and
+    /// of the speculation section (off and on, alternating order).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
 }
@@ -326,35 +328,66 @@ fn measure_step(backend: &OnnxBackend, repeats: usize) -> Result<(usize, f64, f6
 /// The typed line: the first line with 30–80 bytes of ASCII code after ~1024 tokens of fixture.
 /// Returns (document without the line's code, cursor at its indentation, the code).
 fn typing_setup(tokenizer: &ModelTokenizer, context_tokens: usize) -> (String, usize, String) {
-    let ids = tokenizer.encode(FIXTURE);
+    typing_setup_in(FIXTURE, tokenizer, context_tokens, "//")
+}
+
+/// [`typing_setup`] in `fixture`, whose line comments start with `comment`.
+fn typing_setup_in(
+    fixture: &str,
+    tokenizer: &ModelTokenizer,
+    context_tokens: usize,
+    comment: &str,
+) -> (String, usize, String) {
+    let ids = tokenizer.encode(fixture);
     let take = context_tokens.min(ids.len().saturating_sub(1));
     let bytes: usize = ids[..take]
         .iter()
         .map(|&id| tokenizer.token_bytes(id).len())
         .sum();
-    let mut offset = FIXTURE.floor_char_boundary(bytes.min(FIXTURE.len()));
-    offset = FIXTURE[offset..]
+    let mut offset = fixture.floor_char_boundary(bytes.min(fixture.len()));
+    offset = fixture[offset..]
         .find('\n')
-        .map_or(FIXTURE.len(), |i| offset + i + 1);
+        .map_or(fixture.len(), |i| offset + i + 1);
     let mut start = offset;
-    for line in FIXTURE[offset..].split_inclusive('\n') {
+    for line in fixture[offset..].split_inclusive('\n') {
         let code = line.trim();
-        if (30..=80).contains(&code.len()) && code.is_ascii() && !code.starts_with("//") {
+        if (30..=80).contains(&code.len()) && code.is_ascii() && !code.starts_with(comment) {
             let indent = line.len() - line.trim_start().len();
             let cursor = start + indent;
             let end = cursor + code.len();
-            let doc = format!("{}{}", &FIXTURE[..cursor], &FIXTURE[end..]);
+            let doc = format!("{}{}", &fixture[..cursor], &fixture[end..]);
             return (doc, cursor, code.to_string());
         }
         start += line.len();
     }
     // A fixture without such a line: type at its end.
-    (FIXTURE.to_string(), FIXTURE.len(), "let x = 1;".to_string())
+    (fixture.to_string(), fixture.len(), "x = 1".to_string())
 }
 
 /// Types `code` into `doc` at `cursor` one character at a time; one pipeline call per keystroke.
 fn type_line(
     backend: &OnnxBackend,
+    doc: &str,
+    cursor: usize,
+    code: &str,
+    reuse: bool,
+    debounce_ms: f64,
+) -> Result<(Latencies, Vec<Call>)> {
+    type_line_in(
+        backend,
+        (FIXTURE_NAME, Language::Rust),
+        doc,
+        cursor,
+        code,
+        reuse,
+        debounce_ms,
+    )
+}
+
+/// [`type_line`] in a file at `path` in `language`.
+fn type_line_in(
+    backend: &OnnxBackend,
+    (path, language): (&str, Language),
     doc: &str,
     cursor: usize,
     code: &str,
@@ -371,12 +404,12 @@ fn type_line(
     backend.reset_cache();
     // The request the editor made when the line was opened (not timed): with reuse on, the cache
     // then holds the file's prefix, as it would in the server before the first keystroke.
-    let tree = SyntaxTree::parse(Language::Rust, doc);
+    let tree = SyntaxTree::parse(language, doc);
     let opened = CompletionInput {
         text: doc,
         cursor,
-        path: Some(FIXTURE_NAME),
-        language: Some(Language::Rust),
+        path: Some(path),
+        language: Some(language),
         tree: tree.as_ref(),
         snippets: &[],
     };
@@ -410,8 +443,8 @@ fn type_line(
         let input = CompletionInput {
             text: &text,
             cursor: at,
-            path: Some(FIXTURE_NAME),
-            language: Some(Language::Rust),
+            path: Some(path),
+            language: Some(language),
             tree: tree.as_ref(),
             snippets: &[],
         };
@@ -646,39 +679,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let (doc, cursor, line) = typing_setup(backend.tokenizer(), KEYSTROKE_CONTEXT);
     let typed: String = line.chars().take(chars).collect();
     let debounce = args.debounce_ms as f64;
-    let spec_before = backend.speculation_stats();
     let (reuse_on, calls_on) = type_line(&backend, &doc, cursor, &typed, true, debounce)?;
-    let spec = backend.speculation_stats().since(&spec_before);
-    // Speculative decoding (prompt lookup): the typing run again without it, to compare.
-    let speculation = if backend.speculating() {
-        backend.set_speculation(false);
-        let (plain, _) = type_line(&backend, &doc, cursor, &typed, true, debounce)?;
-        backend.set_speculation(true);
-        eprintln!(
-            "moat bench: speculation {:.2} accepted draft tokens per verification, {:.2} tokens per step; keystroke mean {:.2} ms on, {:.2} ms off",
-            spec.accepted_per_verify(),
-            spec.tokens_per_step(),
-            reuse_on.mean_ms,
-            plain.mean_ms
-        );
-        json!({
-            "on": true,
-            "decode_steps": spec.model_steps,
-            "verify_steps": spec.verify_steps,
-            "drafted": spec.drafted,
-            "accepted": spec.accepted,
-            "recomputed": spec.recomputed,
-            "accepted_per_verify": round(spec.accepted_per_verify(), 3),
-            "tokens_per_step": round(spec.tokens_per_step(), 3),
-            "keystroke_off": plain,
-            "speedup_mean": round(plain.mean_ms / reuse_on.mean_ms.max(1e-9), 3),
-            "speedup_p50": round(plain.p50_ms / reuse_on.p50_ms.max(1e-9), 3),
-        })
-    } else if backend.can_speculate() {
-        json!({"on": false, "why": "turned off ([runtime] speculative = false)"})
-    } else {
-        json!({"on": false, "why": "the model returns logits for the last position only (builder prune_lm_head=true) or has the concat KV layout"})
-    };
+    // Speculative decoding (prompt lookup) off and on, interleaved, in three languages.
+    let speculation = speculation::measure(&backend, args.rounds, debounce)?;
     let (reuse_off, _) = type_line(&backend, &doc, cursor, &typed, false, debounce)?;
     eprintln!(
         "moat bench: keystroke p50/p95 {:.2}/{:.2} ms with KV reuse, {:.2}/{:.2} ms without",
@@ -998,6 +1001,7 @@ fn table(r: &Value) -> String {
     } else if let Some(status) = l["status"].as_str() {
         out.push_str(&format!("llama.cpp: {status}\n"));
     }
+    out.push_str(&speculation::table(&r["speculation"]));
     let c = &r["cost"];
     out.push_str(&format!(
         "cost at ${}/core-hour × {} cores: ${:.4} per 1M generated tokens, ${:.4} per 1M prompt tokens, ${:.6} per 1,000 suggestions\n",

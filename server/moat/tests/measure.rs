@@ -182,6 +182,20 @@ fn quick_bench_writes_a_complete_report() {
             > 0.0
     );
     assert!(report["load_ms"].as_f64().unwrap() > 0.0);
+    // Speculation off and on in three languages, or why it was not measured.
+    let spec = &report["speculation"];
+    match spec["measured"].as_bool() {
+        Some(true) => {
+            let languages = spec["languages"].as_array().unwrap();
+            assert_eq!(languages.len(), 3, "{spec}");
+            for l in languages {
+                let on = l["decode_tokens_per_s"]["on"].as_array().unwrap();
+                assert!(!on.is_empty() && on.iter().all(|x| x.as_f64().unwrap() > 0.0));
+            }
+        }
+        Some(false) => assert!(spec["why"].is_string(), "{spec}"),
+        None => panic!("no speculation section: {spec}"),
+    }
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 }

@@ -1,8 +1,9 @@
 //! Speculative decoding by prompt lookup gives exactly the tokens of plain greedy decoding: on FIM
 //! prompts in several languages (prefixes and suffixes from `tests/eval/corpus-heldout.jsonl`),
 //! with and without token healing and a stop check, generation with speculation on and off is
-//! compared token for token. On the tiny `gqa-shared` test model always; on the installed default
-//! model when it is there (skipped with a message unless `MOAT_REQUIRE_DEFAULT_MODEL=1`).
+//! compared token for token. On the tiny `gqa-shared` test model always (logits for every
+//! position); on the installed default model when it is there (skipped with a message unless
+//! `MOAT_REQUIRE_DEFAULT_MODEL=1`), whose LM head computes the last `logits_to_keep` rows.
 //!
 //! `speculation_speed` (ignored; run it in release with `--ignored --nocapture`) types lines of
 //! those files one character at a time, a request per keystroke, and prints the time per
@@ -231,10 +232,17 @@ fn default_model_speculation_is_greedy_decoding() {
     };
     let backend = load(&dir);
     if !backend.can_speculate() {
-        // A builder export with prune_lm_head=true: logits for the last position only.
+        // An import older than version 2: the builder's pruned LM head (the last position's
+        // logits only) without the logits_to_keep input. scripts/setup.sh upgrades it.
+        assert!(
+            std::env::var("MOAT_REQUIRE_DEFAULT_MODEL").as_deref() != Ok("1"),
+            "the default model at {} cannot verify drafts (no logits_to_keep input): run \
+             scripts/setup.sh to upgrade it",
+            dir.display()
+        );
         eprintln!(
-            "default model at {}: logits for the last position only (prune_lm_head): \
-             speculation is off; checking that decoding is unchanged",
+            "default model at {}: logits for the last position only (an import older than \
+             version 2): speculation is off; checking that decoding is unchanged",
             dir.display()
         );
     }
