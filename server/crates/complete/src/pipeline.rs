@@ -210,7 +210,11 @@ pub fn complete(
     let stop = move |bytes: &[u8]| -> Option<usize> {
         let body = bytes.get(heal_len..)?;
         match mode {
-            Mode::SingleLine => body.iter().position(|&b| b == b'\n').map(|i| heal_len + i),
+            Mode::SingleLine => body
+                .iter()
+                .position(|&b| b == b'\n')
+                .or_else(|| line_loop(body))
+                .map(|i| heal_len + i),
             Mode::MultiLine => extent.cut(body, false).map(|i| heal_len + i),
         }
     };
@@ -240,6 +244,25 @@ pub fn complete(
         generated_tokens: generation.tokens.len(),
         elapsed: start.elapsed(),
         short_prompt: short.is_some(),
+    })
+}
+
+/// Shortest repeated piece [`line_loop`] looks for (below it, `0, 0, 0` is data, not a loop).
+const LOOP_MIN_PERIOD: usize = 4;
+/// Longest repeated piece [`line_loop`] looks for.
+const LOOP_MAX_PERIOD: usize = 32;
+
+/// Where a line that has begun to loop should end: when it ends with the same piece (4–32
+/// bytes) four times in a row, after the first of them (`"{x} y {x} y {x} y {x} y ` →
+/// `"{x} y `; three, as in `[1.0, 1.0, 1.0]`, is still data).
+/// A model that loops on one line would otherwise spend the whole token budget on it. Runs of
+/// a shorter period are data, not loops (`// ========`, `[0, 0, 0, 0]`).
+pub(crate) fn line_loop(line: &[u8]) -> Option<usize> {
+    let n = line.len();
+    let periodic = |s: &[u8], q: usize| s.iter().skip(q).zip(s).all(|(a, b)| a == b);
+    (LOOP_MIN_PERIOD..=LOOP_MAX_PERIOD.min(n / 4)).find_map(|p| {
+        let tail = &line[n - 4 * p..];
+        (periodic(tail, p) && !(1..LOOP_MIN_PERIOD).any(|q| periodic(tail, q))).then(|| n - 3 * p)
     })
 }
 

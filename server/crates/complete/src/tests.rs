@@ -774,3 +774,32 @@ fn context_format_can_be_overridden() {
         "{prompt}"
     );
 }
+
+#[test]
+fn a_line_that_loops_ends_after_its_first_repeat() {
+    use crate::pipeline::line_loop;
+    let looping = b"\"Expected `{what} output {what} output {what} output {what} output ";
+    let cut = line_loop(looping).expect("a loop");
+    assert_eq!(&looping[..cut], b"\"Expected `{what} output ");
+    // Not loops: an ordinary line, a separator, a short-period run of data, two repeats only.
+    for line in [
+        &b"let total = compute(a, b) + compute(c, d);"[..],
+        b"// ==================================",
+        b"let zeros = [0, 0, 0, 0, 0, 0, 0, 0",
+        b"assert(x); assert(x); ",
+        b"let ones = vec![1.0, 1.0, 1.0, 1.0",
+    ] {
+        assert_eq!(line_loop(line), None, "{}", String::from_utf8_lossy(line));
+    }
+    // Through the pipeline: the model's looping line is cut, not spent to the token budget.
+    let out = check(
+        "fn main() {\n    let s = $0\n}\n",
+        Language::Rust,
+        "format!(\"{a} b {a} b {a} b {a} b {a} b {a} b {a} b {a} b\");",
+    );
+    // Cut where the fourth repeat completes, whatever its phase: one repeat is kept.
+    assert!(
+        out.starts_with("format!(\"{a} b") && out.len() < "format!(\"{a} b {a} b".len(),
+        "{out}"
+    );
+}
