@@ -68,6 +68,17 @@ fn typing_lines(text: &str) -> Vec<(u32, usize, String)> {
         .collect()
 }
 
+/// The server's resident memory now, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| (kib / 1024.0).round())
+}
+
 /// Milliseconds from the request to its answer; the answer's text goes to `answers`.
 fn timed(
     server: &mut Server,
@@ -126,6 +137,8 @@ fn run(model: &std::path::Path, variant: &Variant, fixture: &str) -> Value {
 
     // First suggestion after opening a ~1k-token file and pausing 1 s.
     let (mut at_end, mut in_middle, mut answers) = (Vec::new(), Vec::new(), Vec::new());
+    // The server's resident memory after each first suggestion, then after each typed line.
+    let mut rss = vec![rss_mib(server.pid())];
     for (n, from) in [0usize, 120, 240, 360].into_iter().enumerate() {
         let text = slice(fixture, from, 3600);
         let lines = text.lines().count() as u32;
@@ -133,12 +146,14 @@ fn run(model: &std::path::Path, variant: &Variant, fixture: &str) -> Value {
         server.open(&uri, "rust", &text);
         std::thread::sleep(Duration::from_secs(1));
         at_end.push(timed(&mut server, &uri, lines, 0, &mut answers));
+        rss.push(rss_mib(server.pid()));
         let uri = format!("file:///bench/open-middle-{n}.rs");
         server.open(&uri, "rust", &text);
         std::thread::sleep(Duration::from_secs(1));
         let middle = text.lines().nth(lines as usize / 2).unwrap_or_default();
         let indent = (middle.len() - middle.trim_start().len()) as u32;
         in_middle.push(timed(&mut server, &uri, lines / 2, indent, &mut answers));
+        rss.push(rss_mib(server.pid()));
     }
 
     // Typing lines into a ~1k-token file open a while.
@@ -180,6 +195,7 @@ fn run(model: &std::path::Path, variant: &Variant, fixture: &str) -> Value {
                 let r = server.response_within(id, Duration::from_secs(60));
                 assert!(r.get("error").is_none(), "{r}");
                 last.push(sent.elapsed().as_secs_f64() * 1000.0);
+                rss.push(rss_mib(server.pid()));
             }
         }
     }
@@ -194,6 +210,7 @@ fn run(model: &std::path::Path, variant: &Variant, fixture: &str) -> Value {
     server.shutdown_and_exit();
     json!({
         "variant": variant.name,
+        "rss_trace_mib": rss,
         "prefill": variant.prefill,
         "cold_prompt_ms": variant.cold_prompt_ms,
         "server_peak_rss_mib": peak_rss_mib,
