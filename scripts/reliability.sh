@@ -11,7 +11,7 @@
 #   edit fuzz        MOAT_FUZZ_CASES=32000 cargo test --release -p moat-text --test fuzz_edits -- --nocapture --test-threads 1
 #   index crashes    MOAT_CRASH_ITERS=300 cargo test --release -p moat-index --test crash -- --nocapture
 #   clean exit       MOAT_EXIT_ROUNDS=100 cargo test --release -p moat-e2e --test clean_exit -- --nocapture
-#   soak             MOAT_SOAK_KEYSTROKES=10000 cargo test --release -p moat-e2e --test soak -- --include-ignored --nocapture
+#   soak             MOAT_SOAK_KEYSTROKES=10000 cargo test --release -p moat-e2e --test soak -- --nocapture
 #   storm / load     cargo test --release -p moat-e2e --test storm -- --nocapture --test-threads 1
 #   secrets          cargo test --release -p moat-e2e --test security -- --nocapture
 #   dataset crashes  MOAT_CRASH_ITERS=20 cargo test --release -p moat-e2e --test crash_dataset -- --nocapture
@@ -44,7 +44,7 @@ long)
     run env MOAT_FUZZ_CASES=32000 cargo test --release -p moat-text --test fuzz_edits -- --nocapture --test-threads 1
     run env MOAT_CRASH_ITERS=300 cargo test --release -p moat-index --test crash -- --nocapture
     run env MOAT_EXIT_ROUNDS=100 cargo test --release -p moat-e2e --test clean_exit -- --nocapture
-    run env MOAT_SOAK_KEYSTROKES=10000 cargo test --release -p moat-e2e --test soak -- --include-ignored --nocapture --test-threads 1 || true
+    run env MOAT_SOAK_KEYSTROKES=10000 cargo test --release -p moat-e2e --test soak -- --nocapture --test-threads 1
     run cargo test --release -p moat-e2e --test storm -- --nocapture --test-threads 1
     run cargo test --release -p moat-e2e --test security -- --nocapture
     run env MOAT_CRASH_ITERS=20 cargo test --release -p moat-e2e --test crash_dataset -- --nocapture

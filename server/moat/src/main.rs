@@ -7,6 +7,7 @@ mod dataset;
 mod eval;
 mod exit;
 mod finetune;
+mod malloc;
 mod model_cmd;
 mod stats;
 
@@ -373,6 +374,7 @@ fn run_doctor(args: &ModelArgs) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    malloc::configure();
     let cli = Cli::parse();
     if let Err(e) = init_logging(cli.log_file.as_deref()) {
         eprintln!("moat: {e:#}");
