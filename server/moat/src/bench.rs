@@ -97,9 +97,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0)]
     llama_poll: u8,
     /// Rounds of the interleaved keystroke step (moat, then llama.cpp) with --llama-bench, and
-    /// of the speculation section (off and on, alternating order).
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    /// of the speculation section (off and on, alternating order). Default 3; the speculation
+    /// section runs 1 with --quick.
+    #[arg(long)]
+    rounds: Option<usize>,
 }
 
 /// A backend wrapper that records what the pipeline asked for, so the baseline can replay the
@@ -681,7 +682,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let debounce = args.debounce_ms as f64;
     let (reuse_on, calls_on) = type_line(&backend, &doc, cursor, &typed, true, debounce)?;
     // Speculative decoding (prompt lookup) off and on, interleaved, in three languages.
-    let speculation = speculation::measure(&backend, args.rounds, debounce)?;
+    let speculation = speculation::measure(
+        &backend,
+        args.rounds.unwrap_or(if args.quick { 1 } else { 3 }),
+        debounce,
+    )?;
     let (reuse_off, _) = type_line(&backend, &doc, cursor, &typed, false, debounce)?;
     eprintln!(
         "moat bench: keystroke p50/p95 {:.2}/{:.2} ms with KV reuse, {:.2}/{:.2} ms without",
@@ -837,7 +842,7 @@ fn compare_llama(
     let depth = STEP_DEPTH.min(backend.context_length().saturating_sub(STEP_GENERATED + 2));
     let (mut moat_ms, mut llama_ms) = (vec![first_moat_ms], Vec::new());
     let (mut tokens_per_s, mut peak) = (Vec::new(), 0.0f64);
-    for round in 0..args.rounds.max(1) {
+    for round in 0..args.rounds.unwrap_or(3).max(1) {
         if round > 0 {
             moat_ms.push(measure_step(backend, repeats.max(2) * 2)?.1);
         }
