@@ -110,7 +110,7 @@ const VARIANTS: &[Variant] = &[
     Variant {
         name: "default",
         prefill: true,
-        cold_prompt_ms: 100,
+        cold_prompt_ms: 150,
     },
     Variant {
         name: "no-cold-budget",

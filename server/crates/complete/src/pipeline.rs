@@ -45,7 +45,7 @@ pub struct CompletionSettings {
 }
 
 /// The smallest short prompt, in tokens (below this the model sees too little to help).
-const COLD_PROMPT_MIN_TOKENS: usize = 32;
+const COLD_PROMPT_MIN_TOKENS: usize = 64;
 /// Most tokens a short prompt's answer (one line) may have: a code line is rarely longer, and a
 /// model looping on one line (`a, a, a, …`) would otherwise spend what the short prompt saved.
 const COLD_ANSWER_MAX_TOKENS: usize = 32;

@@ -73,7 +73,7 @@ impl Default for Config {
             max_lines: c.max_lines,
             skip_in_comments: c.skip_in_comments,
             skip_in_strings: c.skip_in_strings,
-            cold_prompt_ms: 100,
+            cold_prompt_ms: 150,
             enable: true,
             enabled_languages: Vec::new(),
             disabled_languages: Vec::new(),
