@@ -1063,6 +1063,8 @@ impl Backend for OnnxBackend {
         let mut rows = logits;
         let mut at = 0;
         let mut fed: Vec<u32> = Vec::new();
+        // Draft length, following the acceptance of the drafts so far.
+        let mut budget = speculate::DraftBudget::default();
         let mut time_to_first_token = None;
         let mut tokens = Vec::new();
         let mut bytes = Vec::new();
@@ -1117,8 +1119,11 @@ impl Backend for OnnxBackend {
                     continue;
                 }
                 // Wrong from here on: drop the draft's rows from `guess` on.
+                budget.rejected_after(at);
                 let keep = engine.cached.len() - (fed.len() - at - 1);
                 engine.rewind(keep)?;
+            } else if !fed.is_empty() {
+                budget.accepted_all();
             }
             fed.clear();
             at = 0;
@@ -1132,7 +1137,7 @@ impl Backend for OnnxBackend {
             let room = (req.max_new_tokens - tokens.len())
                 .saturating_sub(1)
                 .min(engine.capacity.saturating_sub(engine.cached.len() + 2))
-                .min(speculate::MAX_DRAFT);
+                .min(budget.len());
             let draft = if speculate {
                 speculate::draft(&history, room)
             } else {

@@ -19,6 +19,37 @@ pub const MAX_DRAFT: usize = 6;
 /// position differ by up to 0.4–0.6 between the two, enough to flip a near tie. Twice that
 /// bounds the change of a margin.
 pub const VERIFY_MARGIN: f32 = 1.25;
+/// Draft tokens allowed at the start of a generation (see [`DraftBudget`]).
+pub const START_DRAFT: usize = 3;
+
+/// How many tokens the next draft may have. A verifying pass costs more the more tokens it feeds
+/// (each one also gets a row of the LM head), so the length follows the acceptance: one more
+/// after a draft accepted whole, one more than the accepted part after a rejection.
+#[derive(Debug, Clone, Copy)]
+pub struct DraftBudget(usize);
+
+impl Default for DraftBudget {
+    fn default() -> Self {
+        Self(START_DRAFT)
+    }
+}
+
+impl DraftBudget {
+    pub fn len(self) -> usize {
+        self.0
+    }
+
+    /// A draft was accepted whole.
+    pub fn accepted_all(&mut self) {
+        self.0 = (self.0 + 1).min(MAX_DRAFT);
+    }
+
+    /// A draft was rejected after its first `accepted` tokens.
+    pub fn rejected_after(&mut self, accepted: usize) {
+        self.0 = (accepted + 1).clamp(1, MAX_DRAFT);
+    }
+}
+
 /// How far back the lookup searches (the prompt is at most the context; this bounds the scan).
 const SEARCH_WINDOW: usize = 4096;
 
@@ -138,6 +169,24 @@ mod tests {
         // The draft stops at the end of the history.
         let h = [7, 8, 9, 7, 8];
         assert_eq!(draft(&h, 5), vec![9, 7, 8]);
+    }
+
+    #[test]
+    fn the_draft_budget_follows_acceptance() {
+        let mut b = DraftBudget::default();
+        assert_eq!(b.len(), START_DRAFT);
+        b.accepted_all();
+        assert_eq!(b.len(), START_DRAFT + 1);
+        for _ in 0..10 {
+            b.accepted_all();
+        }
+        assert_eq!(b.len(), MAX_DRAFT);
+        b.rejected_after(0);
+        assert_eq!(b.len(), 1);
+        b.rejected_after(2);
+        assert_eq!(b.len(), 3);
+        b.rejected_after(100);
+        assert_eq!(b.len(), MAX_DRAFT);
     }
 
     #[test]
