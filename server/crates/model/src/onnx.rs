@@ -59,9 +59,14 @@ const MAX_CACHES: usize = 4;
 /// A cache with fewer tokens than this is not worth parking: a fresh prompt overwrites it.
 const MIN_PARKED_TOKENS: usize = 32;
 
-/// Most prompt tokens one step of background work ([`Backend::prefill`]) feeds: a request that
-/// arrives meanwhile waits for at most this many (~70 ms for Qwen2.5-Coder-0.5B on 2 cores).
+/// Most prompt tokens one step of background work ([`Backend::prefill`]) feeds. A request that
+/// arrives meanwhile interrupts the step and loses its work; steps are sized to take about
+/// [`BACKGROUND_STEP_TIME`] at the measured cost per token, so little is lost.
 pub const BACKGROUND_CHUNK: usize = 64;
+/// The fewest tokens of a background step (a run's fixed cost dominates below this).
+const BACKGROUND_CHUNK_MIN: usize = 16;
+/// What one background step should take.
+const BACKGROUND_STEP_TIME: Duration = Duration::from_millis(40);
 
 /// Threads when neither the user nor the manifest says.
 pub const DEFAULT_THREADS: usize = 2;
@@ -1008,10 +1013,19 @@ impl Backend for OnnxBackend {
             .engine
             .lock()
             .map_err(|_| ModelError::Runtime("model engine poisoned".into()))?;
+        // Background work is interrupted in flight by the request that cancels it.
         let _armed = engine.interrupt.arm(cancel);
+        let chunk = self
+            .prefill_cost_per_token()
+            .map_or(BACKGROUND_CHUNK, |cost| {
+                let fits = BACKGROUND_STEP_TIME.as_nanos() / cost.as_nanos().max(1);
+                usize::try_from(fits)
+                    .unwrap_or(BACKGROUND_CHUNK)
+                    .clamp(BACKGROUND_CHUNK_MIN, BACKGROUND_CHUNK)
+            });
         // Each step is measured as it ends: the prefill after `didOpen` is usually still running
         // (or cut short) when the first request comes, and that request needs the measurement.
-        engine.warm(prompt, BACKGROUND_CHUNK, cancel, &mut |tokens, took| {
+        engine.warm(prompt, chunk, cancel, &mut |tokens, took| {
             self.note_prefill(tokens, took)
         })
     }
@@ -1043,11 +1057,15 @@ impl Backend for OnnxBackend {
         if cancel.is_cancelled() {
             return Err(ModelError::Cancelled);
         }
-        let _armed = engine.interrupt.arm(cancel);
         let prefill_start = Instant::now();
+        // A request's prompt steps are not interrupted, only stopped between steps: the next
+        // keystroke's prompt is mostly this one, and a finished step is work it reuses (typing
+        // at 80 ms a key would otherwise never finish a 256-token step).
         let (logits, reused) = engine.prefill(&req.prompt, cancel)?;
         let computed = req.prompt.len() - reused;
         self.note_prefill(computed, prefill_start.elapsed());
+        // Decoding for a cancelled request is waste: stopped in flight.
+        let _armed = engine.interrupt.arm(cancel);
         let mut speculate = self.speculation.load(Ordering::Relaxed) && engine.last_k_rows;
         // Prompt and generated tokens: where drafts are looked up.
         let mut history = if speculate {
