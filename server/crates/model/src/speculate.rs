@@ -109,6 +109,21 @@ pub struct SpeculationStats {
     pub generated: u64,
 }
 
+/// Counts of two runs together (e.g. rounds of a benchmark).
+impl std::ops::Add for SpeculationStats {
+    type Output = Self;
+    fn add(self, b: Self) -> Self {
+        Self {
+            model_steps: self.model_steps + b.model_steps,
+            verify_steps: self.verify_steps + b.verify_steps,
+            drafted: self.drafted + b.drafted,
+            accepted: self.accepted + b.accepted,
+            recomputed: self.recomputed + b.recomputed,
+            generated: self.generated + b.generated,
+        }
+    }
+}
+
 impl SpeculationStats {
     /// Accepted draft tokens per verification step.
     pub fn accepted_per_verify(&self) -> f64 {

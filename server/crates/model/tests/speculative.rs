@@ -138,7 +138,7 @@ fn check_equivalence(
             let before = backend.speculation_stats();
             let fast = run(backend, &prompt, &healed, max, line, true);
             let d = backend.speculation_stats().since(&before);
-            on = add(on, d);
+            on = on + d;
             assert_eq!(
                 plain.tokens,
                 fast.tokens,
@@ -152,17 +152,6 @@ fn check_equivalence(
         }
     }
     on
-}
-
-fn add(a: SpeculationStats, b: SpeculationStats) -> SpeculationStats {
-    SpeculationStats {
-        model_steps: a.model_steps + b.model_steps,
-        verify_steps: a.verify_steps + b.verify_steps,
-        drafted: a.drafted + b.drafted,
-        accepted: a.accepted + b.accepted,
-        recomputed: a.recomputed + b.recomputed,
-        generated: a.generated + b.generated,
-    }
 }
 
 const LANGUAGES: [&str; 4] = ["python", "rust", "typescript", "go"];
@@ -340,7 +329,7 @@ fn speculation_speed() {
                         let start = Instant::now();
                         let g = run(&backend, &prompt, &healed, max, line, spec);
                         times[k].push(start.elapsed().as_secs_f64() * 1e3);
-                        stats[k] = add(stats[k], backend.speculation_stats().since(&before));
+                        stats[k] = stats[k] + backend.speculation_stats().since(&before);
                         generated[k] += g.tokens.len();
                     }
                 }

@@ -127,7 +127,9 @@ fn measure_all(backend: &OnnxBackend, rounds: usize, debounce_ms: f64) -> Result
     let mut out = Vec::new();
     for ((fixture, (_, _, typed)), [off, on]) in FIXTURES.iter().zip(&setups).zip(&runs) {
         let total = |get: &dyn Fn(&Run) -> SpeculationStats| {
-            on.iter().map(get).fold(SpeculationStats::default(), add)
+            on.iter()
+                .map(get)
+                .fold(SpeculationStats::default(), |a, b| a + b)
         };
         let (decode, step, typing) = (
             total(&|r| r.decode),
@@ -236,17 +238,6 @@ fn one_run(
     run.typing_mean_ms = latencies.mean_ms;
     run.typing_p50_ms = percentile(&latencies.latencies_ms, 50.0);
     Ok(run)
-}
-
-fn add(a: SpeculationStats, b: SpeculationStats) -> SpeculationStats {
-    SpeculationStats {
-        model_steps: a.model_steps + b.model_steps,
-        verify_steps: a.verify_steps + b.verify_steps,
-        drafted: a.drafted + b.drafted,
-        accepted: a.accepted + b.accepted,
-        recomputed: a.recomputed + b.recomputed,
-        generated: a.generated + b.generated,
-    }
 }
 
 fn stats_json(s: &SpeculationStats) -> Value {
